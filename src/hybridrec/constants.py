@@ -1,0 +1,39 @@
+"""One home for column names, rating bounds, protocol constants and metric keys."""
+
+# Column names shared by every DataFrame in the project.
+USER_COL = "user_id"
+ITEM_COL = "item_id"
+RATING_COL = "rating"
+TIMESTAMP_COL = "timestamp"
+PREDICTION_COL = "prediction"
+
+# Ratings live on MovieLens' 1..5 star scale.
+MIN_RATING = 1.0
+MAX_RATING = 5.0
+# A rating at or above this counts as "liked" (relevance in the top-N protocols).
+RELEVANCE_THRESHOLD = 4.0
+# Default length of a recommendation list and of the ranking metrics.
+TOP_K = 10
+
+# MovieLens 100K: the official archive and its md5 (also listed in ../shared/data/README.md).
+ML100K_NAME = "ml-100k"
+ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+ML100K_MD5 = "0e33842e24a9c977be4e0107933c0723"
+ML100K_REQUIRED_FILES = (
+    "u.data",
+    "u.user",
+    "u.item",
+    "u.genre",
+    *(f"u{k}.{part}" for k in range(1, 6) for part in ("base", "test")),
+)
+CANONICAL_FOLDS = (1, 2, 3, 4, 5)
+COLD_USER_FOLDS = 5
+COLD_USER_SEED = 0  # protocol B: numpy.random.default_rng(0).permutation(user ids)
+
+# Metric keys, as logged by Lightning and written to cv_summary.json.
+TRAIN_LOSS = "train/loss"
+VAL_LOSS = "val/loss"
+VAL_RMSE = "val/rmse"
+VAL_MAE = "val/mae"
+TEST_RMSE = "test/rmse"
+TEST_MAE = "test/mae"

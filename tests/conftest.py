@@ -1,0 +1,53 @@
+"""Shared fixtures: a synthetic MovieLens-format data set, the real one when present, composed configs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the synthetic-data helper beside this file
+
+import synthetic
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# No test may ever reach Gemini or read a developer's key.
+for _key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+    os.environ.pop(_key, None)
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory) -> Path:
+    """A data folder holding a synthetic ``ml-100k/``; read-only by convention (session-wide)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    synthetic.write_dataset(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def movielens(synthetic_data_dir):
+    from hybridrec.data.movielens import load_movielens
+
+    return load_movielens(synthetic_data_dir / "ml-100k")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """``$HYBRIDREC_DATA_DIR`` when it holds the real MovieLens 100K, else the test is skipped."""
+    value = os.environ.get("HYBRIDREC_DATA_DIR")
+    if not value or not (Path(value) / "ml-100k" / "u.data").is_file():
+        pytest.skip("real MovieLens 100K not found: set HYBRIDREC_DATA_DIR to a folder holding ml-100k/")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def real_movielens(real_data_dir):
+    from hybridrec.data.movielens import load_movielens
+
+    return load_movielens(real_data_dir / "ml-100k")
