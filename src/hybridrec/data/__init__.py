@@ -1,0 +1,1 @@
+"""MovieLens data: download, parsing, splits, text profiles and the LightningDataModule."""

@@ -1,0 +1,106 @@
+"""Train/test splits of the evaluation protocols, and validation carved from the training part.
+
+A split only ever hands out the training part to anything that learns; the test part is held by the
+caller and touched once, at evaluation. See ../shared/eval-protocol.md for the protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hybridrec.constants import COLD_USER_FOLDS, COLD_USER_SEED, USER_COL
+from hybridrec.data.movielens import MovieLens
+
+
+@dataclass(frozen=True)
+class Split:
+    """One fold: ``train`` may be learned from; ``test`` is only evaluated on.
+
+    ``cold_users`` lists the users whose ratings are all in ``test`` (protocol B); it is empty for
+    the warm protocols, where every test user also has training ratings.
+    """
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cold_users: np.ndarray
+
+    @property
+    def is_cold(self) -> bool:
+        return len(self.cold_users) > 0
+
+
+def canonical_fold(data: MovieLens, fold: int) -> Split:
+    """Protocol A / rating CV: train on ``u{fold}.base``, test on ``u{fold}.test``."""
+    if fold not in range(1, 6):
+        raise ValueError(f"canonical folds are 1..5, got {fold}")
+    return Split(
+        name=f"u{fold}",
+        train=data.read_ratings_file(f"u{fold}.base"),
+        test=data.read_ratings_file(f"u{fold}.test"),
+        cold_users=np.empty(0, dtype=np.int64),
+    )
+
+
+def cold_user_chunks(user_ids: np.ndarray, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED):
+    """Protocol B's user folds: a seeded permutation of the sorted user ids, cut into ``n_folds`` chunks."""
+    ordered = np.sort(np.asarray(user_ids, dtype=np.int64))
+    permutation = np.random.default_rng(seed).permutation(ordered)
+    return np.array_split(permutation, n_folds)
+
+
+def cold_user_fold(data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED) -> Split:
+    """Protocol B: fold ``k``'s users are unseen; every rating of every other user is training data."""
+    if fold not in range(1, n_folds + 1):
+        raise ValueError(f"cold-user folds are 1..{n_folds}, got {fold}")
+    cold = np.sort(cold_user_chunks(data.user_index.ids, n_folds, seed)[fold - 1])
+    is_cold = data.ratings[USER_COL].isin(cold)
+    return Split(
+        name=f"cold{fold}",
+        train=data.ratings[~is_cold].reset_index(drop=True),
+        test=data.ratings[is_cold].reset_index(drop=True),
+        cold_users=cold,
+    )
+
+
+def full_data(data: MovieLens) -> Split:
+    """All ratings for training (the final fit after cross-validation); nothing to test on."""
+    return Split(
+        name="all",
+        train=data.ratings.reset_index(drop=True),
+        test=data.ratings.iloc[:0],
+        cold_users=np.empty(0, dtype=np.int64),
+    )
+
+
+def carve_validation(
+    train: pd.DataFrame, fraction: float, seed: int, by_user: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a training part into (fit, validation), seeded.
+
+    ``by_user=False`` holds out a random ``fraction`` of each user's ratings (every user keeps at least
+    one rating to fit on), which mirrors the warm protocols. ``by_user=True`` holds out whole users,
+    which mirrors the cold-start protocol.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    if by_user:
+        users = np.sort(train[USER_COL].unique())
+        n_val = max(1, round(fraction * len(users)))
+        held = rng.choice(users, size=n_val, replace=False)
+        is_val = train[USER_COL].isin(held).to_numpy()
+    else:
+        keys = rng.random(len(train))
+        order = np.lexsort((keys, train[USER_COL].to_numpy()))
+        users_sorted = train[USER_COL].to_numpy()[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(users_sorted)) + 1]
+        counts = np.diff(np.r_[starts, len(order)])
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
+        n_val = np.minimum(np.floor(counts * fraction + rng.random(len(counts))), counts - 1).astype(np.int64)
+        is_val = np.zeros(len(train), dtype=bool)
+        is_val[order] = rank < np.repeat(n_val, counts)
+    return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
