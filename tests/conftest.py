@@ -22,6 +22,12 @@ for _key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
     os.environ.pop(_key, None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Caches of the whole session live in a temporary folder, never in the developer's .cache."""
+    os.environ["HYBRIDREC_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def synthetic_data_dir(tmp_path_factory) -> Path:
     """A data folder holding a synthetic ``ml-100k/``; read-only by convention (session-wide)."""
@@ -51,3 +57,17 @@ def real_movielens(real_data_dir):
     from hybridrec.data.movielens import load_movielens
 
     return load_movielens(real_data_dir / "ml-100k")
+
+
+@pytest.fixture
+def fake_gemini(monkeypatch):
+    """A running fake Gemini server; the environment holds a test key and points the client at it."""
+    from fake_gemini import FakeGemini
+
+    server = FakeGemini()
+    base_url = server.start()
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", base_url)
+    server.base_url = base_url
+    yield server
+    server.stop()

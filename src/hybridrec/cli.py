@@ -39,8 +39,19 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 def run_train(cfg: DictConfig) -> float | None:
     from hybridrec.data.movielens import load_dataset
     from hybridrec.data.profiles import ProfileConfig
+    from hybridrec.data.splits import canonical_fold
     from hybridrec.data.summary import data_summary
+    from hybridrec.embedders.factory import build_embedder
+    from hybridrec.embedders.precompute import embed_profiles
 
+    embedder = build_embedder(cfg.embedder, cfg.paths.embedding_cache)
     data = load_dataset(cfg.data)
-    print(data_summary(data, ProfileConfig(**cfg.data.profile)))
+    profile_config = ProfileConfig(**cfg.data.profile)
+    print(data_summary(data, profile_config))
+    embeddings = embed_profiles(data, canonical_fold(data, 1).train, embedder, profile_config)
+    stats = embedder.last
+    print(
+        f"Embeddings of u1 with {embedder.name}: {embeddings.item.shape[0]} items, {embeddings.user.shape[0]} users "
+        f"x {embeddings.dim} dims; {stats.embedded} texts embedded, {stats.cached} from the cache, {stats.seconds:.1f}s"
+    )
     return None

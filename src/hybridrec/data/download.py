@@ -68,7 +68,9 @@ def ensure_dataset(
         try:
             _download(url, archive, md5, timeout=timeout, progress=progress)
         except DataDownloadError as err:
-            raise DataDownloadError(f"{err}; to use a local copy, set HYBRIDREC_DATA_DIR to a folder holding {name}/") from err
+            raise DataDownloadError(
+                f"{err}; to use a local copy, set HYBRIDREC_DATA_DIR to a folder holding {name}/"
+            ) from err
         extracted = Path(tmp) / "extracted"
         _extract(archive, extracted)
         source = extracted / name
@@ -91,7 +93,11 @@ def _download(url: str, dest: Path, md5: str, timeout: float, progress: bool) ->
         with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"download {dest.parent.name}", disable=not progress
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=f"download {dest.parent.name}",
+                disable=not progress,
             ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybridrec.errors import DataError
 from hybridrec.constants import ITEM_COL, MAX_RATING, MIN_RATING, RATING_COL, TIMESTAMP_COL, USER_COL
+from hybridrec.errors import DataError
 
 RATING_COLUMNS = (USER_COL, ITEM_COL, RATING_COL, TIMESTAMP_COL)
 USER_COLUMNS = (USER_COL, "age", "gender", "occupation", "zip_code")
@@ -110,7 +110,9 @@ def load_movielens(root: str | Path) -> MovieLens:
     genres = read_genres(root / "u.genre")
     users = read_users(root / "u.user")
     items = read_items(root / "u.item", genres)
-    data = MovieLens(ratings=read_ratings(root / "u.data"), users=users, items=items, genres=genres, root=root)
+    data = MovieLens(
+        ratings=read_ratings(root / "u.data"), users=users, items=items, genres=genres, root=root
+    )
     check_known_ids(data.ratings, USER_COL, data.user_index, root / "u.data")
     check_known_ids(data.ratings, ITEM_COL, data.item_index, root / "u.data")
     return data
@@ -202,7 +204,9 @@ def read_items(path: str | Path, genres: tuple[str, ...]) -> pd.DataFrame:
     flags = pd.DataFrame({g: _to_int(raw, g, path) for g in genres})
     bad_flag = ~flags.isin([0, 1]).all(axis=1)
     if bad_flag.any():
-        raise MovieLensFormatError(f"{path}:{raw.loc[bad_flag.idxmax(), '_line']}: genre flags must be 0 or 1")
+        raise MovieLensFormatError(
+            f"{path}:{raw.loc[bad_flag.idxmax(), '_line']}: genre flags must be 0 or 1"
+        )
     release = pd.to_datetime(raw["release_date"].str.strip(), format="%d-%b-%Y", errors="coerce")
     titles = raw["title_raw"].str.strip()
     year_in_title = titles.str.extract(_YEAR_SUFFIX, expand=False)

@@ -16,7 +16,15 @@ import pandas as pd
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
 
 _GENDER_WORDS = {"M": "male", "F": "female"}
-_DECADES = {1: "teens", 2: "twenties", 3: "thirties", 4: "forties", 5: "fifties", 6: "sixties", 7: "seventies"}
+_DECADES = {
+    1: "teens",
+    2: "twenties",
+    3: "thirties",
+    4: "forties",
+    5: "fifties",
+    6: "sixties",
+    7: "seventies",
+}
 
 
 @dataclass(frozen=True)
@@ -85,67 +93,102 @@ def build_user_profiles(
     Liked films are the highest-rated, ties going to the films most rated in ``train_ratings``
     (well-known titles carry more meaning for a language model), then to the lower item id.
     """
-    genres_by_item = dict(zip(items[ITEM_COL], items["genres"], strict=True))
-    mention_by_item = {
-        item: film_mention(title, year, genres)
-        for item, title, year, genres in zip(
-            items[ITEM_COL], items["display_title"], items["year"], items["genres"], strict=True
-        )
-    }
-    popularity = train_ratings[ITEM_COL].value_counts()
-    ranked = train_ratings.assign(_pop=train_ratings[ITEM_COL].map(popularity).to_numpy())
-    liked_order = ranked.sort_values([USER_COL, RATING_COL, "_pop", ITEM_COL], ascending=[True, False, False, True])
-    disliked_order = ranked.sort_values([USER_COL, RATING_COL, "_pop", ITEM_COL], ascending=[True, True, False, True])
-    liked_groups = {u: g for u, g in liked_order.groupby(USER_COL, sort=False)}
-    disliked_groups = {u: g for u, g in disliked_order.groupby(USER_COL, sort=False)}
+    item_ids = items[ITEM_COL].to_numpy()
+    mentions = np.array(
+        [
+            film_mention(t, y, g)
+            for t, y, g in zip(items["display_title"], items["year"], items["genres"], strict=True)
+        ],
+        dtype=object,
+    )
+    genre_names, genre_matrix = _genre_matrix(items)
+    item_pos = pd.Index(item_ids).get_indexer(train_ratings[ITEM_COL].to_numpy())
+    if (item_pos < 0).any():
+        raise ValueError("train_ratings names items that are not in items")
+    user_ids = train_ratings[USER_COL].to_numpy()
+    ratings = train_ratings[RATING_COL].to_numpy(dtype=np.float64)
+    popularity = np.bincount(item_pos, minlength=len(item_ids))[item_pos]
+
+    liked = np.lexsort((item_pos, -popularity, -ratings, user_ids))
+    disliked = np.lexsort((item_pos, -popularity, ratings, user_ids))
+    starts, stops = _user_slices(user_ids[liked])
+    taste = _taste_sentences(user_ids, item_pos, ratings, genre_names, genre_matrix, config)
 
     texts = []
     for user, age, gender, occupation in zip(
         users[USER_COL], users["age"], users["gender"], users["occupation"], strict=True
     ):
         parts = [demographic_profile(age, gender, occupation)]
-        history = liked_groups.get(user)
-        if history is not None:
-            parts.append(_taste_sentence(history, genres_by_item, config))
-            liked = history.head(config.max_liked)
+        if user in starts:
+            lo, hi = starts[user], stops[user]
+            top = liked[lo : min(hi, lo + config.max_liked)]
+            parts.append(taste.get(user, ""))
             parts.append(
-                "Loved: " + "; ".join(
-                    f"{mention_by_item[i]} {r:g}/5" for i, r in zip(liked[ITEM_COL], liked[RATING_COL], strict=True)
-                ) + "."
+                "Loved: " + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/5" for r in top) + "."
             )
-            low = disliked_groups[user]
-            low = low[low[RATING_COL] <= config.disliked_max_rating].head(config.max_disliked)
-            low = low[~low[ITEM_COL].isin(liked[ITEM_COL])]
-            if len(low):
+            shown = set(item_pos[top])
+            low = [
+                r
+                for r in disliked[lo:hi]
+                if ratings[r] <= config.disliked_max_rating and item_pos[r] not in shown
+            ][: config.max_disliked]
+            if low:
                 parts.append(
-                    "Disliked: " + "; ".join(
-                        f"{mention_by_item[i]} {r:g}/5" for i, r in zip(low[ITEM_COL], low[RATING_COL], strict=True)
-                    ) + "."
+                    "Disliked: " + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/5" for r in low) + "."
                 )
         texts.append(" ".join(p for p in parts if p))
     return pd.Series(texts, index=users[USER_COL].to_numpy(), name="profile")
 
 
-def _taste_sentence(history: pd.DataFrame, genres_by_item: dict, config: ProfileConfig) -> str:
-    """Genres the user rates above / below their own average, with enough ratings to mean something."""
-    rows = [(g, r) for i, r in zip(history[ITEM_COL], history[RATING_COL], strict=True) for g in genres_by_item[i]]
-    if not rows:
-        return ""
-    frame = pd.DataFrame(rows, columns=["genre", "rating"])
-    frame = frame[frame["genre"] != "unknown"]
-    stats = frame.groupby("genre")["rating"].agg(["mean", "size"])
-    stats = stats[stats["size"] >= config.min_genre_ratings]
-    if stats.empty:
-        return ""
-    deviation = (stats["mean"] - float(history[RATING_COL].mean())).sort_values(kind="stable")
-    likes = [g for g, d in deviation[::-1].items() if d > 0][: config.max_genres]
-    dislikes = [g for g, d in deviation.items() if d < 0][: config.max_genres]
-    sentence = []
-    if likes:
-        sentence.append("Prefers " + ", ".join(likes))
-    if dislikes:
-        sentence.append("less keen on " + ", ".join(dislikes))
-    return ("; ".join(sentence) + ".") if sentence else ""
+def _genre_matrix(items: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    names = sorted({g for genres in items["genres"] for g in genres if g != "unknown"})
+    position = {g: j for j, g in enumerate(names)}
+    matrix = np.zeros((len(items), len(names)))
+    for row, genres in enumerate(items["genres"]):
+        for g in genres:
+            if g in position:
+                matrix[row, position[g]] = 1.0
+    return names, matrix
+
+
+def _user_slices(sorted_users: np.ndarray) -> tuple[dict, dict]:
+    """Start and stop of each user's run in an array sorted by user."""
+    if len(sorted_users) == 0:
+        return {}, {}
+    boundaries = np.flatnonzero(np.diff(sorted_users)) + 1
+    starts = np.r_[0, boundaries]
+    stops = np.r_[boundaries, len(sorted_users)]
+    users = sorted_users[starts].tolist()
+    return dict(zip(users, starts.tolist(), strict=True)), dict(zip(users, stops.tolist(), strict=True))
+
+
+def _taste_sentences(user_ids, item_pos, ratings, genre_names, genre_matrix, config: ProfileConfig) -> dict:
+    """Genres each user rates above / below their own average, with enough ratings to mean something."""
+    unique_users, user_pos = np.unique(user_ids, return_inverse=True)
+    n_users = len(unique_users)
+    rated = np.zeros((n_users, genre_matrix.shape[0]))
+    summed = np.zeros_like(rated)
+    np.add.at(rated, (user_pos, item_pos), 1.0)
+    np.add.at(summed, (user_pos, item_pos), ratings)
+    counts = rated @ genre_matrix
+    sums = summed @ genre_matrix
+    user_mean = summed.sum(1) / np.maximum(rated.sum(1), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = sums / counts - user_mean[:, None]
+    sentences = {}
+    for row, user in enumerate(unique_users.tolist()):
+        ok = counts[row] >= config.min_genre_ratings
+        order = np.argsort(deviation[row], kind="stable")
+        likes = [genre_names[j] for j in order[::-1] if ok[j] and deviation[row, j] > 0][: config.max_genres]
+        dislikes = [genre_names[j] for j in order if ok[j] and deviation[row, j] < 0][: config.max_genres]
+        sentence = []
+        if likes:
+            sentence.append("Prefers " + ", ".join(likes))
+        if dislikes:
+            sentence.append("less keen on " + ", ".join(dislikes))
+        if sentence:
+            sentences[user] = "; ".join(sentence) + "."
+    return sentences
 
 
 def profile_lengths(texts: pd.Series) -> np.ndarray:

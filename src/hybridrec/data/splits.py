@@ -52,7 +52,9 @@ def cold_user_chunks(user_ids: np.ndarray, n_folds: int = COLD_USER_FOLDS, seed:
     return np.array_split(permutation, n_folds)
 
 
-def cold_user_fold(data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED) -> Split:
+def cold_user_fold(
+    data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED
+) -> Split:
     """Protocol B: fold ``k``'s users are unseen; every rating of every other user is training data."""
     if fold not in range(1, n_folds + 1):
         raise ValueError(f"cold-user folds are 1..{n_folds}, got {fold}")

@@ -30,7 +30,9 @@ def data_summary(data: MovieLens, profile_config: ProfileConfig, sample_users: i
     lines.append("Cold-user folds (cold users, train / test ratings):")
     for k in range(1, COLD_USER_FOLDS + 1):
         split = cold_user_fold(data, k)
-        lines.append(f"  {split.name}: {len(split.cold_users)} users, {len(split.train):,} / {len(split.test):,}")
+        lines.append(
+            f"  {split.name}: {len(split.cold_users)} users, {len(split.train):,} / {len(split.test):,}"
+        )
     user_profiles = build_user_profiles(data.users, data.items, first.train, profile_config)
     item_profiles = build_item_profiles(data.items)
     words = profile_lengths(user_profiles)

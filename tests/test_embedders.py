@@ -1,0 +1,263 @@
+"""Embedders: the hashing baseline, MiniLM, Gemini against a local fake server, and the durable cache."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+from fake_gemini import fake_vector
+
+from hybridrec.data.profiles import ProfileConfig
+from hybridrec.data.splits import canonical_fold
+from hybridrec.embedders.base import Embedder
+from hybridrec.embedders.cache import CachedEmbedder
+from hybridrec.embedders.gemini import GeminiEmbedder
+from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.embedders.precompute import embed_profiles
+from hybridrec.gemini import GeminiKeyError, GeminiUnavailableError, RateLimiter, find_api_key
+
+
+class CountingEmbedder(Embedder):
+    """Hashing vectors, counting every text it is asked to embed; can fail after ``fail_after`` calls."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.inner = HashingEmbedder(dim=16)
+        self.name, self.dim = "counting", 16
+        self.seen: list[str] = []
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def _embed(self, texts):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("simulated kill")
+        self.calls += 1
+        self.seen.extend(texts)
+        return self.inner.embed(texts)
+
+
+# --- hashing -------------------------------------------------------------------------------------
+
+
+def test_hashing_vectors_are_normalised_and_stable():
+    embedder = HashingEmbedder(dim=64)
+    vectors = embedder.embed(["a space opera", "a cartoon for kids", "a space opera"])
+    assert vectors.shape == (3, 64) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.array_equal(vectors[0], vectors[2])
+    assert np.array_equal(HashingEmbedder(dim=64).embed(["a space opera"])[0], vectors[0])
+    assert embedder.embed([]).shape == (0, 64)
+    assert HashingEmbedder(dim=64).name != HashingEmbedder(dim=128).name
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+
+def test_cache_embeds_each_text_once(tmp_path):
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, tmp_path / "cache.sqlite3", chunk_size=2, progress=False)
+    first = cached.embed(["a", "b", "a", "c"])
+    assert sorted(inner.seen) == ["a", "b", "c"]
+    assert (cached.last.embedded, cached.last.cached) == (3, 0)
+    second = cached.embed(["c", "a", "d"])
+    assert inner.seen[3:] == ["d"]
+    assert np.array_equal(second[0], first[3]) and np.array_equal(second[1], first[0])
+    assert (cached.last.embedded, cached.last.cached) == (1, 2)
+    reopened = CachedEmbedder(CountingEmbedder(), tmp_path / "cache.sqlite3", progress=False)
+    assert np.array_equal(reopened.embed(["b"])[0], first[1]) and reopened.inner.seen == []
+
+
+def test_cache_resumes_after_an_interrupted_run(tmp_path):
+    texts = [f"text {i}" for i in range(10)]
+    path = tmp_path / "cache.sqlite3"
+    dying = CachedEmbedder(CountingEmbedder(fail_after=2), path, chunk_size=3, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        dying.embed(texts)
+    assert dying.store.count("counting") == 6  # the two finished chunks were kept
+    resumed_inner = CountingEmbedder()
+    resumed = CachedEmbedder(resumed_inner, path, chunk_size=3, progress=False)
+    vectors = resumed.embed(texts)
+    assert resumed_inner.seen == texts[6:]
+    assert resumed.store.count("counting") == 10, "no duplicate rows"
+    assert np.allclose(vectors, HashingEmbedder(dim=16).embed(texts))
+
+
+def _write_worker(path, start, stop):
+    cached = CachedEmbedder(CountingEmbedder(), path, chunk_size=5, progress=False)
+    cached.embed([f"shared {i}" for i in range(start, stop)])
+
+
+def test_cache_is_shared_by_concurrent_writers(tmp_path):
+    path = tmp_path / "cache.sqlite3"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_worker, args=(path, s, s + 60)) for s in (0, 20, 40)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    cached = CachedEmbedder(CountingEmbedder(), path, progress=False)
+    assert cached.store.count("counting") == 100
+    vectors = cached.embed([f"shared {i}" for i in range(100)])
+    assert cached.inner.seen == []
+    assert np.allclose(vectors, HashingEmbedder(dim=16).embed([f"shared {i}" for i in range(100)]))
+
+
+def test_cache_separates_embedders(tmp_path):
+    path = tmp_path / "cache.sqlite3"
+    a = CachedEmbedder(HashingEmbedder(dim=16), path, progress=False)
+    b = CachedEmbedder(HashingEmbedder(dim=32), path, progress=False)
+    assert a.embed(["x"]).shape == (1, 16) and b.embed(["x"]).shape == (1, 32)
+
+
+# --- precompute ----------------------------------------------------------------------------------
+
+
+def test_precompute_embeds_only_new_profiles(movielens, tmp_path):
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, tmp_path / "cache.sqlite3", progress=False)
+    fold1 = embed_profiles(movielens, canonical_fold(movielens, 1).train, cached, ProfileConfig())
+    assert fold1.item.shape == (movielens.n_items, 16)
+    assert fold1.user.shape == fold1.user_demographic.shape == (movielens.n_users, 16)
+    first_count = len(inner.seen)
+    embed_profiles(movielens, canonical_fold(movielens, 1).train, cached, ProfileConfig())
+    assert len(inner.seen) == first_count, "a second run embeds nothing"
+    embed_profiles(movielens, canonical_fold(movielens, 2).train, cached, ProfileConfig())
+    new_texts = inner.seen[first_count:]
+    assert 0 < len(new_texts) <= movielens.n_users
+    assert all(t.startswith("Age: ") for t in new_texts), "items and demographics come from the cache"
+
+
+def test_precompute_rows_follow_the_index_order(movielens):
+    from hybridrec.data.profiles import build_item_profiles
+
+    embeddings = embed_profiles(
+        movielens, canonical_fold(movielens, 1).train, HashingEmbedder(dim=32), ProfileConfig()
+    )
+    texts = build_item_profiles(movielens.items)
+    item_id = int(movielens.item_index.ids[5])
+    assert np.array_equal(embeddings.item[5], HashingEmbedder(dim=32).embed([texts[item_id]])[0])
+
+
+# --- Gemini against the fake server ---------------------------------------------------------------
+
+
+def _gemini(**kwargs):
+    return GeminiEmbedder(initial_wait_s=0.01, max_wait_s=0.05, requests_per_minute=0, **kwargs)
+
+
+def _expected(texts, dim):
+    vectors = np.array([fake_vector(t, dim) for t in texts], dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_gemini_embeds_through_the_real_client(fake_gemini):
+    embedder = _gemini(output_dimensionality=8)
+    vectors = embedder.embed(["space opera", "cartoon"])
+    assert np.allclose(vectors, _expected(["space opera", "cartoon"], 8), atol=1e-5)
+    (call,) = fake_gemini.calls("batchEmbedContents")
+    assert call.model == "gemini-embedding-001"
+    assert call.headers.get("x-goog-api-key") == "test-key"
+    assert [r["outputDimensionality"] for r in call.body["requests"]] == [8, 8]
+    assert "test-key" not in repr(embedder) and "test-key" not in embedder.name
+
+
+def test_gemini_batches_requests(fake_gemini):
+    texts = [f"profile {i}" for i in range(230)]
+    vectors = _gemini(output_dimensionality=4, batch_size=100).embed(texts)
+    sizes = [len(c.body["requests"]) for c in fake_gemini.calls("batchEmbedContents")]
+    assert sizes == [100, 100, 30]
+    assert np.allclose(vectors, _expected(texts, 4), atol=1e-5)
+
+
+def test_gemini_retries_a_429(fake_gemini):
+    fake_gemini.fail(429, times=2)
+    vectors = _gemini(output_dimensionality=4).embed(["a"])
+    assert len(fake_gemini.calls("batchEmbedContents")) == 3
+    assert np.allclose(vectors, _expected(["a"], 4), atol=1e-5)
+
+
+def test_gemini_persistent_500_fails_clearly_after_the_retries(fake_gemini):
+    fake_gemini.fail(500, times=10)
+    with pytest.raises(
+        GeminiUnavailableError, match=r"Gemini embeddings failed: HTTP 500 INTERNAL: scripted failure"
+    ):
+        _gemini(output_dimensionality=4, max_attempts=3).embed(["a"])
+    assert len(fake_gemini.calls("batchEmbedContents")) == 3
+
+
+def test_gemini_does_not_retry_a_400(fake_gemini):
+    fake_gemini.fail(400)
+    with pytest.raises(GeminiUnavailableError, match="HTTP 400"):
+        _gemini(output_dimensionality=4).embed(["a"])
+    assert len(fake_gemini.calls("batchEmbedContents")) == 1
+
+
+def test_gemini_retries_a_timeout(fake_gemini):
+    fake_gemini.delay(3.0)
+    vectors = _gemini(output_dimensionality=4, timeout_s=1.0).embed(["slow"])
+    assert len(fake_gemini.calls("batchEmbedContents")) == 2
+    assert np.allclose(vectors, _expected(["slow"], 4), atol=1e-5)
+
+
+def test_gemini_without_a_key_fails_at_once(monkeypatch, tmp_path):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROJECT_ROOT", str(tmp_path))
+    with pytest.raises(GeminiKeyError, match="set GEMINI_API_KEY"):
+        GeminiEmbedder()
+
+
+def test_gemini_key_from_dotenv(monkeypatch, tmp_path):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("PROJECT_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("GEMINI_API_KEY=from-dotenv\n")
+    assert find_api_key() == "from-dotenv"
+    monkeypatch.setenv("GEMINI_API_KEY", "")  # empty counts as unset
+    assert find_api_key() == "from-dotenv"
+    monkeypatch.setenv("GOOGLE_API_KEY", "from-env")
+    assert find_api_key() == "from-env"
+
+
+def test_rate_limiter_spaces_calls(monkeypatch):
+    clock = {"now": 100.0}
+    sleeps = []
+    monkeypatch.setattr("hybridrec.gemini.time.monotonic", lambda: clock["now"])
+    monkeypatch.setattr("hybridrec.gemini.time.sleep", lambda s: sleeps.append(s))
+    limiter = RateLimiter(per_minute=120)  # one call every 0.5 s
+    for _ in range(3):
+        limiter.wait()
+    assert sleeps == pytest.approx([0.5, 1.0])
+
+
+# --- MiniLM (the real model, shipped in a PyPI package) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from hybridrec.embedders.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+def test_minilm_shape_norm_and_determinism(minilm):
+    texts = ["Star Wars (1977). Genres: Action, Sci-Fi.", "Toy Story (1995). Genres: Animation, Children's."]
+    vectors = minilm.embed(texts)
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(minilm.embed(texts), vectors)
+    assert np.allclose(minilm.embed(texts[::-1])[::-1], vectors, atol=1e-6)
+
+
+def test_minilm_puts_science_fiction_near_science_fiction(minilm):
+    query, scifi, kids = minilm.embed(
+        [
+            "I love science fiction: spaceships, aliens and distant galaxies.",
+            "Alien Planet Invasion (1990). Genres: Action, Sci-Fi.",
+            "The Little Puppy's Birthday (1992). Genres: Animation, Children's.",
+        ]
+    )
+    assert float(query @ scifi) > float(query @ kids) + 0.1
