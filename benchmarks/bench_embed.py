@@ -17,13 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, write_results
 
+from hybridrec.data.context import embed_profiles
 from hybridrec.data.movielens import load_movielens
 from hybridrec.data.profiles import ProfileConfig
 from hybridrec.data.splits import canonical_fold
 from hybridrec.embedders.cache import CachedEmbedder
 from hybridrec.embedders.hashing import HashingEmbedder
 from hybridrec.embedders.minilm import MiniLMEmbedder
-from hybridrec.embedders.precompute import embed_profiles
 
 
 def measure(label: str, make_embedder, data) -> dict:

@@ -71,3 +71,35 @@ def fake_gemini(monkeypatch):
     server.base_url = base_url
     yield server
     server.stop()
+
+
+# Tiny settings that make a full training run take about a second on the synthetic data.
+TINY = [
+    "embedder=hashing",
+    "embedder.dim=32",
+    "model.hidden=16",
+    "model.depth=1",
+    "model.out_dim=8",
+    "model.id_emb_dim=8",
+    "data.batch_size=256",
+    "trainer.max_epochs=3",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+]
+
+
+@pytest.fixture
+def compose_train(synthetic_data_dir, tmp_path):
+    """Compose the real ``train.yaml`` with tiny overrides, writing under ``tmp_path``."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    def _compose(*overrides: str, data_dir: Path | None = None):
+        with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+            cfg = compose("train", overrides=[*TINY, *overrides])
+        OmegaConf.set_struct(cfg, False)
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.data.data_dir = str(data_dir or synthetic_data_dir)
+        return cfg
+
+    return _compose

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from fake_gemini import fake_vector
 
+from hybridrec.data.context import embed_profiles
 from hybridrec.data.profiles import ProfileConfig
 from hybridrec.data.splits import canonical_fold
 from hybridrec.embedders.base import Embedder
 from hybridrec.embedders.cache import CachedEmbedder
 from hybridrec.embedders.gemini import GeminiEmbedder
 from hybridrec.embedders.hashing import HashingEmbedder
-from hybridrec.embedders.precompute import embed_profiles
 from hybridrec.gemini import GeminiKeyError, GeminiUnavailableError, RateLimiter, find_api_key
 
 

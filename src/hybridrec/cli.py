@@ -36,22 +36,19 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 
 
 @exits_cleanly
-def run_train(cfg: DictConfig) -> float | None:
-    from hybridrec.data.movielens import load_dataset
-    from hybridrec.data.profiles import ProfileConfig
-    from hybridrec.data.splits import canonical_fold
-    from hybridrec.data.summary import data_summary
+def run_train(cfg: DictConfig) -> float:
+    """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
     from hybridrec.embedders.factory import build_embedder
-    from hybridrec.embedders.precompute import embed_profiles
+    from hybridrec.evaluation.cross_validation import run_cross_validation
 
-    embedder = build_embedder(cfg.embedder, cfg.paths.embedding_cache)
-    data = load_dataset(cfg.data)
-    profile_config = ProfileConfig(**cfg.data.profile)
-    print(data_summary(data, profile_config))
-    embeddings = embed_profiles(data, canonical_fold(data, 1).train, embedder, profile_config)
-    stats = embedder.last
-    print(
-        f"Embeddings of u1 with {embedder.name}: {embeddings.item.shape[0]} items, {embeddings.user.shape[0]} users "
-        f"x {embeddings.dim} dims; {stats.embedded} texts embedded, {stats.cached} from the cache, {stats.seconds:.1f}s"
+    embedder = (
+        build_embedder(cfg.embedder, cfg.paths.embedding_cache) if cfg.model.get("content", False) else None
     )
-    return None
+    result = run_cross_validation(cfg, embedder)
+    print(result.markdown)
+    if cfg.final_fit:
+        from hybridrec.inference.bundle import train_and_save_bundle
+
+        bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
+        print(f"model bundle: {bundle_dir}")
+    return result.monitor_mean

@@ -1,0 +1,151 @@
+"""What a model may know in one fold: built from the fold's fitting ratings and nothing else.
+
+``FoldContext`` gathers the frozen content vectors (text profiles embedded once), the rating
+histories (for implicit feedback) and simple statistics, all from the ratings it is given. The
+training loop hands it the fitting part of a fold; the bundle of a final model holds the one built
+from all ratings. Nothing here ever sees a test rating, so nothing downstream can leak one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
+from hybridrec.data.movielens import MovieLens
+from hybridrec.data.profiles import (
+    ProfileConfig,
+    build_demographic_profiles,
+    build_item_profiles,
+    build_user_profiles,
+)
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class ProfileEmbeddings:
+    """Frozen content vectors of one fold, rows in the data set's user / item index order.
+
+    ``user`` embeds each user's profile built from the given ratings; ``user_demographic`` embeds the
+    demographics-only profile (all a cold-start user has). All float32.
+    """
+
+    embedder: str
+    user: np.ndarray
+    user_demographic: np.ndarray
+    item: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return self.item.shape[1]
+
+
+def embed_profiles(
+    data: MovieLens, ratings: pd.DataFrame, embedder, profile_config: ProfileConfig
+) -> ProfileEmbeddings:
+    """Build the profiles from ``ratings`` and embed them in one call (only uncached texts cost time)."""
+    items = build_item_profiles(data.items)
+    users = build_user_profiles(data.users, data.items, ratings, profile_config)
+    demographics = build_demographic_profiles(data.users)
+    texts = [
+        *items.loc[data.item_index.ids],
+        *users.loc[data.user_index.ids],
+        *demographics.loc[data.user_index.ids],
+    ]
+    vectors = embedder.embed(texts)
+    n_items, n_users = data.n_items, data.n_users
+    return ProfileEmbeddings(
+        embedder=embedder.name,
+        item=vectors[:n_items],
+        user=vectors[n_items : n_items + n_users],
+        user_demographic=vectors[n_items + n_users :],
+    )
+
+
+@dataclass
+class Interactions:
+    """Ratings as contiguous indexes: parallel arrays plus CSR views by user and by item."""
+
+    users: np.ndarray  # int64 user indexes
+    items: np.ndarray  # int64 item indexes
+    ratings: np.ndarray  # float32
+    n_users: int
+    n_items: int
+
+    @classmethod
+    def from_frame(cls, data: MovieLens, ratings: pd.DataFrame) -> Interactions:
+        return cls(
+            users=data.user_index.to_index(ratings[USER_COL].to_numpy()),
+            items=data.item_index.to_index(ratings[ITEM_COL].to_numpy()),
+            ratings=ratings[RATING_COL].to_numpy(dtype=np.float32),
+            n_users=data.n_users,
+            n_items=data.n_items,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def csr(self, by: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, other indexes, ratings) grouped by ``by`` ("user" or "item"), each group sorted."""
+        rows, cols, n_rows = (
+            (self.users, self.items, self.n_users) if by == "user" else (self.items, self.users, self.n_items)
+        )
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        return indptr, cols[order], self.ratings[order]
+
+    def matrix(self, binary: bool = False) -> np.ndarray:
+        """Dense (n_users, n_items) matrix: the ratings, or 1 where a rating exists (MovieLens 100K fits)."""
+        out = np.zeros((self.n_users, self.n_items), dtype=np.float32)
+        out[self.users, self.items] = 1.0 if binary else self.ratings
+        return out
+
+
+@dataclass
+class FoldContext:
+    """Everything a model may use in one fold (see the module docstring)."""
+
+    fit: Interactions
+    embeddings: ProfileEmbeddings | None
+    global_mean: float
+
+    @property
+    def n_users(self) -> int:
+        return self.fit.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.fit.n_items
+
+    @property
+    def user_known(self) -> np.ndarray:
+        """Users with at least one fitting rating (the others are cold: text only)."""
+        return np.bincount(self.fit.users, minlength=self.n_users) > 0
+
+    @property
+    def item_known(self) -> np.ndarray:
+        return np.bincount(self.fit.items, minlength=self.n_items) > 0
+
+
+def build_fold_context(
+    data: MovieLens,
+    fit_ratings: pd.DataFrame,
+    embedder=None,
+    profile_config: ProfileConfig | None = None,
+) -> FoldContext:
+    """The context of a fold from its fitting ratings; ``embedder=None`` skips the text side (ID-only models)."""
+    fit = Interactions.from_frame(data, fit_ratings)
+    embeddings = (
+        embed_profiles(data, fit_ratings, embedder, profile_config or ProfileConfig())
+        if embedder is not None
+        else None
+    )
+    return FoldContext(fit=fit, embeddings=embeddings, global_mean=float(fit.ratings.mean()))

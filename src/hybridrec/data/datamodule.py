@@ -1,0 +1,180 @@
+"""The LightningDataModule: one fold of one protocol, served as index tensors.
+
+``prepare_data`` downloads the data set when it is missing; ``setup`` reads it, takes the fold's
+split, carves a seeded validation split from the training part and builds the fold's context
+(profiles and embeddings from the fitting ratings only). Training batches are shuffled index
+batches from a seeded generator: the same seed gives the same batches, in one process or under DDP.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from hybridrec.constants import ML100K_REQUIRED_FILES
+from hybridrec.data.context import FoldContext, Interactions, build_fold_context
+from hybridrec.data.download import ensure_dataset
+from hybridrec.data.movielens import MovieLens, load_movielens
+from hybridrec.data.profiles import ProfileConfig
+from hybridrec.data.splits import Split, canonical_fold, carve_validation, cold_user_fold, full_data
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("canonical", "cold_users", "all")
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(root: str) -> MovieLens:
+    return load_movielens(Path(root))
+
+
+def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
+    if protocol == "canonical":
+        return canonical_fold(data, fold)
+    if protocol == "cold_users":
+        return cold_user_fold(data, fold)
+    if protocol == "all":
+        return full_data(data)
+    raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+
+
+class RatingsDataset(Dataset):
+    """(user index, item index, rating) tensors, indexed by a whole batch of positions at once."""
+
+    def __init__(self, interactions: Interactions):
+        self.users = torch.tensor(interactions.users)
+        self.items = torch.tensor(interactions.items)
+        self.ratings = torch.tensor(interactions.ratings)
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def __getitem__(self, positions):
+        return self.users[positions], self.items[positions], self.ratings[positions]
+
+
+class IndexBatches(Sampler):
+    """Batches of positions: shuffled per epoch from ``seed`` (training) or in order (evaluation).
+
+    Under distributed training each process takes every ``world_size``-th batch, so the processes
+    see disjoint batches of the same permutation.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0):
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _batches(self) -> list[torch.Tensor]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=generator)
+        else:
+            order = torch.arange(self.n)
+        return list(torch.split(order, self.batch_size))
+
+    def __iter__(self):
+        rank, world = self._world()
+        batches = self._batches()
+        if world > 1:
+            usable = len(batches) - len(batches) % world or len(batches)
+            batches = batches[rank:usable:world]
+        return iter(batches)
+
+    def __len__(self) -> int:
+        _, world = self._world()
+        total = -(-self.n // self.batch_size)
+        return max(total // world, 1) if world > 1 else total
+
+
+class MovieLensDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        data_dir: str,
+        name: str,
+        url: str,
+        md5: str,
+        download: bool = True,
+        profile: dict | None = None,
+        protocol: str = "canonical",
+        fold: int = 1,
+        val_fraction: float = 0.05,
+        batch_size: int = 1024,
+        eval_batch_size: int = 16384,
+        seed: int = 42,
+        embedder=None,
+    ):
+        super().__init__()
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        self.data_dir, self.name, self.url, self.md5, self.download = data_dir, name, url, md5, download
+        self.profile_config = ProfileConfig(**(profile or {}))
+        self.protocol, self.fold = protocol, fold
+        self.val_fraction = val_fraction
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.embedder = embedder
+        self.data: MovieLens | None = None
+        self.split: Split | None = None
+        self.context: FoldContext | None = None
+
+    def _root(self) -> Path:
+        return ensure_dataset(
+            self.data_dir, self.name, self.url, self.md5, ML100K_REQUIRED_FILES, download=self.download
+        )
+
+    def prepare_data(self) -> None:
+        self._root()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.context is not None:
+            return
+        self.data = _load_cached(str(self._root()))
+        self.split = make_split(self.data, self.protocol, self.fold)
+        fit, val = carve_validation(
+            self.split.train, self.val_fraction, self.seed, by_user=self.split.is_cold
+        )
+        self.fit_ratings, self.val_ratings = fit, val
+        self.context = build_fold_context(self.data, fit, self.embedder, self.profile_config)
+        self.val = Interactions.from_frame(self.data, val)
+        self.test = Interactions.from_frame(self.data, self.split.test)
+        log.info(
+            "%s: %d fitting, %d validation, %d test ratings",
+            self.split.name,
+            len(fit),
+            len(val),
+            len(self.split.test),
+        )
+
+    def _loader(self, interactions: Interactions, train: bool) -> DataLoader:
+        dataset = RatingsDataset(interactions)
+        batches = IndexBatches(
+            len(dataset), self.batch_size if train else self.eval_batch_size, shuffle=train, seed=self.seed
+        )
+        return DataLoader(dataset, sampler=batches, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.context.fit, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, train=False)
+
+    @property
+    def train_interactions(self) -> Interactions:
+        """The whole training part of the split (fit + validation): what a user has already rated."""
+        return Interactions.from_frame(self.data, self.split.train)

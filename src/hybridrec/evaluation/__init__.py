@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the ranking protocols, cross-validation and its reports."""

@@ -1,0 +1,233 @@
+"""Model bundles: everything needed to serve a trained model, with a checksummed manifest.
+
+A bundle folder holds the resolved config, the weights, the context the model was trained with
+(rating histories, frozen embeddings), the catalog and user metadata, and ``manifest.json`` listing
+each file's sha256. It is written to a temporary folder and renamed into place, so a bundle is
+either complete or absent; loading verifies every checksum first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from hybridrec import __version__
+from hybridrec.constants import ITEM_COL, USER_COL
+from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
+from hybridrec.errors import HybridRecError
+from hybridrec.io import write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT = "hybridrec-bundle/1"
+MANIFEST = "manifest.json"
+FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
+
+
+class BundleError(HybridRecError):
+    """A bundle is missing, incomplete or fails its checksums."""
+
+
+@dataclass
+class Bundle:
+    """A verified, loaded bundle."""
+
+    path: Path
+    manifest: dict
+    config: DictConfig
+    context: FoldContext
+    seen: Interactions  # every rating the model was trained on: what a user has already seen
+    items: pd.DataFrame
+    users: pd.DataFrame
+    model: object  # a Recommender, in eval mode
+
+    @property
+    def bundle_id(self) -> str:
+        return self.manifest["bundle_id"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_bundle(
+    target: Path,
+    cfg: DictConfig,
+    model: torch.nn.Module,
+    context: FoldContext,
+    seen: Interactions,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    metrics: dict | None = None,
+) -> Path:
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        torch.save(model.state_dict(), tmp / "weights.pt")
+        arrays = {
+            "fit_users": context.fit.users,
+            "fit_items": context.fit.items,
+            "fit_ratings": context.fit.ratings,
+            "seen_users": seen.users,
+            "seen_items": seen.items,
+            "seen_ratings": seen.ratings,
+            "global_mean": np.array(context.global_mean),
+            "n_users": np.array(context.n_users),
+            "n_items": np.array(context.n_items),
+        }
+        if context.embeddings is not None:
+            arrays.update(
+                emb_user=context.embeddings.user,
+                emb_user_demographic=context.embeddings.user_demographic,
+                emb_item=context.embeddings.item,
+                embedder=np.array(context.embeddings.embedder),
+            )
+        np.savez(tmp / "context.npz", **arrays)
+        catalog = items.assign(genres=items["genres"].map("|".join))
+        catalog[[ITEM_COL, "title", "display_title", "year", "genres"]].to_csv(tmp / "items.csv", index=False)
+        users[[USER_COL, "age", "gender", "occupation"]].to_csv(tmp / "users.csv", index=False)
+        manifest = {
+            "format": FORMAT,
+            "bundle_id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
+            "created": time.time(),
+            "hybridrec_version": __version__,
+            "torch_version": torch.__version__,
+            "model": OmegaConf.select(cfg, "model._target_"),
+            "embedder": context.embeddings.embedder if context.embeddings is not None else None,
+            "n_users": context.n_users,
+            "n_items": context.n_items,
+            "metrics": metrics or {},
+            "files": {name: _sha256(tmp / name) for name in FILES},
+        }
+        write_json(tmp / MANIFEST, manifest)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("saved model bundle %s to %s", manifest["bundle_id"], target)
+    return target
+
+
+def verify_bundle(path: Path) -> dict:
+    """The manifest of a complete bundle whose files all match their checksums, else BundleError."""
+    manifest_path = Path(path) / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"no model bundle at {path} (no {MANIFEST}); train one with `make train`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as err:
+        raise BundleError(f"model bundle at {path} has an unreadable manifest: {err}") from err
+    if manifest.get("format") != FORMAT:
+        raise BundleError(f"model bundle at {path} has format {manifest.get('format')!r}, expected {FORMAT}")
+    for name, expected in manifest.get("files", {}).items():
+        file = Path(path) / name
+        if not file.is_file():
+            raise BundleError(f"model bundle at {path} is incomplete: {name} is missing")
+        if _sha256(file) != expected:
+            raise BundleError(f"model bundle at {path} is corrupt: {name} does not match its checksum")
+    return manifest
+
+
+def find_bundle(path: str | Path | None, search_root: str | Path) -> Path:
+    """``path`` (a bundle folder, or a run folder holding ``bundle/``), else the newest bundle under ``search_root``."""
+    if path:
+        path = Path(path).expanduser()
+        for candidate in (path, path / "bundle"):
+            if (candidate / MANIFEST).is_file():
+                return candidate
+        raise BundleError(
+            f"no model bundle at {path}; pass a bundle folder or a training run folder that holds one"
+        )
+    manifests = sorted(Path(search_root).glob(f"**/bundle/{MANIFEST}"), key=lambda p: p.stat().st_mtime)
+    if not manifests:
+        raise BundleError(f"no model bundle found under {search_root}; train one with `make train`")
+    return manifests[-1].parent
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Verify and load a bundle; the model is rebuilt from its config and weights."""
+    from hybridrec.config import instantiate
+
+    path = Path(path)
+    manifest = verify_bundle(path)
+    try:
+        config = OmegaConf.load(path / "config.yaml")
+        arrays = np.load(path / "context.npz")
+        n_users, n_items = int(arrays["n_users"]), int(arrays["n_items"])
+        fit = Interactions(arrays["fit_users"], arrays["fit_items"], arrays["fit_ratings"], n_users, n_items)
+        seen = Interactions(
+            arrays["seen_users"], arrays["seen_items"], arrays["seen_ratings"], n_users, n_items
+        )
+        embeddings = None
+        if "emb_item" in arrays:
+            embeddings = ProfileEmbeddings(
+                embedder=str(arrays["embedder"]),
+                user=arrays["emb_user"],
+                user_demographic=arrays["emb_user_demographic"],
+                item=arrays["emb_item"],
+            )
+        context = FoldContext(fit=fit, embeddings=embeddings, global_mean=float(arrays["global_mean"]))
+        items = pd.read_csv(
+            path / "items.csv", keep_default_na=False, dtype={"title": str, "display_title": str}
+        )
+        items["genres"] = items["genres"].map(lambda g: tuple(g.split("|")) if g else ())
+        items["year"] = pd.to_numeric(items["year"], errors="coerce").astype("Int16")
+        users = pd.read_csv(path / "users.csv", keep_default_na=False)
+        model = instantiate(config.model)(context=context)
+        model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
+        model.eval()
+    except BundleError:
+        raise
+    except Exception as err:  # a bundle that passed its checksums but cannot be rebuilt
+        raise BundleError(f"model bundle at {path} could not be loaded: {type(err).__name__}: {err}") from err
+    return Bundle(path, manifest, config, context, seen, items, users, model)
+
+
+def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = None) -> Path:
+    """The final fit: all ratings (validation carved from them for early stopping), saved as a bundle."""
+    from hybridrec.training import fit_fold
+
+    output_dir = Path(cfg.paths.output_dir)
+    fitted = fit_fold(
+        cfg,
+        "all",
+        0,
+        embedder,
+        output_dir / "final",
+        run_name=output_dir.name,
+        fold_name=f"{output_dir.name}-final",
+    )
+    dm = fitted.datamodule
+    metrics = {k: v for k, v in (cv_summary or {}).items() if k.endswith(("_mean", "_std"))}
+    metrics["final_val_score"] = fitted.val_score
+    return save_bundle(
+        output_dir / "bundle",
+        cfg,
+        fitted.model,
+        dm.context,
+        dm.train_interactions,
+        dm.data.items,
+        dm.data.users,
+        metrics,
+    )

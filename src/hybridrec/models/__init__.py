@@ -1,0 +1,1 @@
+"""Models: the HybridRecModel (towers, rating mappings), its LightningModule, and baselines."""

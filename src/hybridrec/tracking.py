@@ -1,0 +1,71 @@
+"""Experiment loggers for one fold (CSV, W&B), built from the ``logger`` config group."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def csv_logger(save_dir: str | Path, name: str, group: str, config: dict | None = None):
+    """``<save_dir>/metrics.csv``: one row per logged epoch."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(save_dir=str(save_dir), name="", version="")
+    if config:
+        logger.log_hyperparams(config)
+    return logger
+
+
+def wandb_is_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path.home() / ".netrc"
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def wandb_logger(
+    save_dir: str | Path,
+    name: str,
+    group: str,
+    project: str = "hybridrec",
+    entity: str | None = None,
+    offline: bool | None = None,
+    tags: list[str] | None = None,
+    config: dict | None = None,
+):
+    """A W&B run for one fold, in the CV run's group; offline unless the user is logged in.
+
+    Offline runs land in ``<save_dir>/wandb/`` and can be uploaded later with ``wandb sync``.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    if offline is None:
+        offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_is_logged_in()
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        name=name,
+        group=group,
+        project=project,
+        entity=entity,
+        offline=offline,
+        tags=list(tags or []),
+        save_dir=str(save_dir),
+        config=config,
+        reinit="create_new",
+    )
+
+
+def close_loggers(loggers) -> None:
+    """Finish every logger; a W&B run is closed even after a crash, so the next fold starts its own."""
+    for logger in loggers:
+        try:
+            logger.finalize("success")
+        except Exception:
+            log.warning("could not finalize %s", type(logger).__name__, exc_info=True)
+        experiment = getattr(logger, "_experiment", None)
+        if experiment is not None and hasattr(experiment, "finish"):
+            experiment.finish()

@@ -1,0 +1,132 @@
+"""HybridRecModel, its towers and rating mappings, on small hand-made inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hybridrec.data.context import build_fold_context
+from hybridrec.data.splits import canonical_fold, cold_user_fold
+from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.models.hybrid import HybridRecModel
+from hybridrec.models.mappings import AffineMapping, LinearMapping, SigmoidMapping, SquareMapping
+from hybridrec.models.towers import Tower
+
+
+def test_fixed_mappings_match_their_formulas():
+    sim = torch.tensor([-1.0, 0.0, 0.5, 1.0])
+    zero = torch.zeros(4)
+    assert SquareMapping()(sim, zero).tolist() == [5.0, 1.0, 2.0, 5.0]
+    assert LinearMapping()(sim, zero).tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert LinearMapping()(sim, torch.full((4,), 0.5)).tolist() == [1.5, 3.5, 4.5, 5.5]
+
+
+def test_learnable_mappings_start_at_the_mean():
+    sigmoid, affine = SigmoidMapping(), AffineMapping()
+    sigmoid.init_from_mean(3.53)
+    affine.init_from_mean(3.53)
+    zero = torch.zeros(1)
+    assert sigmoid(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
+    assert affine(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
+    extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.min().item() >= 1.0 and extreme.max().item() <= 5.0
+    assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping().parameters())
+
+
+@pytest.mark.parametrize(
+    ("depth", "taper", "widths"), [(0, False, []), (2, False, [64, 64]), (2, True, [64, 32])]
+)
+def test_tower_layers(depth, taper, widths):
+    tower = Tower(in_dim=10, hidden=64, depth=depth, out_dim=8, taper=taper)
+    linears = [m for m in tower.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [*widths, 8]
+    assert tower(torch.randn(3, 10)).shape == (3, 8)
+
+
+def _model(context, **kwargs):
+    args = dict(hidden=16, depth=1, out_dim=8, id_emb_dim=4)
+    args.update(kwargs)
+    model = HybridRecModel(context.n_users, context.n_items, context.embeddings.dim, SigmoidMapping(), **args)
+    model.attach(context)
+    return model
+
+
+@pytest.fixture(scope="module")
+def context(movielens):
+    return build_fold_context(movielens, canonical_fold(movielens, 1).train, HashingEmbedder(dim=24))
+
+
+def test_towers_run_once_per_distinct_user_and_item(context):
+    model = _model(context).eval()
+    seen = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            seen[name] = inputs[0].shape[0]
+
+        return hook
+
+    model.user_tower.register_forward_hook(record("users"))
+    model.item_tower.register_forward_hook(record("items"))
+    users = torch.tensor([0, 0, 1, 1, 2, 0])
+    items = torch.tensor([5, 6, 5, 5, 7, 6])
+    ratings = model(users, items)
+    assert ratings.shape == (6,)
+    assert seen == {"users": 3, "items": 3}
+    assert ratings[0].item() == pytest.approx(model(users[:1], items[:1]).item(), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"id_emb_dim": 0, "implicit": False, "biases": False},  # the pure content model
+        {"content": False},  # IDs only
+        {"implicit": False},
+        {"depth": 0},  # linear towers
+    ],
+)
+def test_model_variants_predict(context, kwargs):
+    model = _model(context, **kwargs)
+    out = model(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    assert out.shape == (2,) and torch.isfinite(out).all()
+    out.sum().backward()
+
+
+def test_model_needs_some_input(context):
+    with pytest.raises(ValueError, match="content embeddings or ID"):
+        _model(context, content=False, id_emb_dim=0)
+
+
+def test_cold_users_read_their_demographic_text_only(movielens):
+    split = cold_user_fold(movielens, 1)
+    context = build_fold_context(movielens, split.train, HashingEmbedder(dim=24))
+    model = _model(context).eval()
+    cold = int(movielens.user_index.to_index(split.cold_users[:1])[0])
+    assert not model.user_known[cold]
+    vec, bias = model.encode_users(torch.tensor([cold]))
+    by_text, text_bias = model.encode_user_content(
+        torch.from_numpy(context.embeddings.user_demographic[[cold]])
+    )
+    assert torch.allclose(vec, by_text) and torch.allclose(bias, text_bias)
+
+
+def test_rate_all_agrees_with_rate(context):
+    model = _model(context).eval()
+    with torch.no_grad():
+        users = model.encode_users(torch.arange(3))
+        items = model.encode_items(torch.arange(4))
+        matrix = model.rate_all(*users, *items)
+        pairs = model.rate(users[0][[1]], users[1][[1]], items[0][[2]], items[1][[2]])
+    assert matrix.shape == (3, 4)
+    assert matrix[1, 2].item() == pytest.approx(pairs.item(), abs=1e-5)
+
+
+def test_id_dropout_is_off_in_eval(context):
+    model = _model(context, id_dropout=0.9, cold_start_rate=0.9).eval()
+    a = model(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    b = model(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    assert torch.equal(a, b)
+    assert not math.isnan(float(np.asarray(a.detach()).sum()))

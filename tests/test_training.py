@@ -1,0 +1,127 @@
+"""Training and cross-validation through the real configs, on the synthetic data set."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
+from hybridrec.embedders.factory import build_embedder
+from hybridrec.errors import ConfigError
+from hybridrec.evaluation.cross_validation import run_cross_validation
+from hybridrec.inference.bundle import find_bundle, load_bundle, train_and_save_bundle
+from hybridrec.training import fit_fold
+
+
+def _embedder(cfg):
+    return build_embedder(cfg.embedder, None)
+
+
+@pytest.mark.parametrize("mapping", ["square", "linear", "sigmoid", "affine"])
+@pytest.mark.parametrize("id_emb_dim", [0, 8])
+def test_one_fold_trains_for_each_mapping(compose_train, tmp_path, mapping, id_emb_dim):
+    cfg = compose_train(f"model/mapping={mapping}", f"model.id_emb_dim={id_emb_dim}", "trainer.max_epochs=2")
+    fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
+    assert fitted.epochs == 2 and 1 <= fitted.best_epoch <= 2
+    predictions = fitted.model.predict(fitted.datamodule.test.users, fitted.datamodule.test.items)
+    assert predictions.shape == (len(fitted.datamodule.test),)
+    assert predictions.min() >= 1.0 and predictions.max() <= 5.0
+    assert np.isfinite(fitted.val_score)
+
+
+def test_training_learns_the_synthetic_tastes(compose_train, tmp_path):
+    cfg = compose_train(
+        "trainer.max_epochs=40", "model.optimizer.lr=0.01", "callbacks.early_stopping.patience=40"
+    )
+    fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
+    dm = fitted.datamodule
+    rmse = float(
+        np.sqrt(np.mean((fitted.model.predict(dm.test.users, dm.test.items) - dm.test.ratings) ** 2))
+    )
+    baseline = float(np.sqrt(np.mean((dm.context.global_mean - dm.test.ratings) ** 2)))
+    assert rmse < 0.8 * baseline, f"model RMSE {rmse:.3f} vs global mean {baseline:.3f}"
+
+
+def test_cross_validation_writes_a_correct_summary(compose_train):
+    cfg = compose_train("cv.folds=[1,2]")
+    result = run_cross_validation(cfg, _embedder(cfg))
+    run_dir = Path(cfg.paths.output_dir)
+    summary = json.loads((run_dir / "cv_summary.json").read_text())
+    assert summary == json.loads(json.dumps(result.summary))
+    assert [row["fold"] for row in summary["folds"]] == [1, 2]
+    for key in ("fold", "test_rmse", "test_mae", "val_rmse", "epochs", "train_seconds", "ndcg@10"):
+        assert all(key in row for row in summary["folds"])
+    per_fold = []
+    for row in summary["folds"]:
+        predictions = pd.read_csv(f"{run_dir}/folds/{row['fold']}/test_predictions.csv")
+        assert list(predictions.columns) == [USER_COL, ITEM_COL, RATING_COL, PREDICTION_COL]
+        rmse = float(np.sqrt(np.mean((predictions[PREDICTION_COL] - predictions[RATING_COL]) ** 2)))
+        assert rmse == pytest.approx(row["test_rmse"], abs=1e-5)
+        per_fold.append(rmse)
+    assert summary["rmse_mean"] == pytest.approx(np.mean(per_fold), abs=1e-5)
+    assert summary["rmse_std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-5)
+    assert "mean ± std" in (run_dir / "cv_summary.md").read_text()
+    assert result.monitor_mean == pytest.approx(np.mean([r["val_score"] for r in summary["folds"]]))
+
+
+def test_same_seed_same_numbers(compose_train):
+    first = run_cross_validation(compose_train("cv.folds=[1]"), _embedder(compose_train()))
+    second = run_cross_validation(compose_train("cv.folds=[1]"), _embedder(compose_train()))
+    other = run_cross_validation(compose_train("cv.folds=[1]", "seed=7"), _embedder(compose_train()))
+    keys = ("test_rmse", "test_mae", "val_rmse", "ndcg@10")
+    assert [first.rows[0][k] for k in keys] == [second.rows[0][k] for k in keys]
+    assert first.rows[0]["test_rmse"] != other.rows[0]["test_rmse"]
+
+
+def test_wrong_monitor_name_is_a_clear_error(compose_train, tmp_path):
+    cfg = compose_train("monitor.metric=val/rsme")
+    with pytest.raises(ConfigError, match="monitor.metric=val/rsme is not logged by this model"):
+        fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
+
+
+def test_bundle_reloads_with_the_same_predictions(compose_train):
+    cfg = compose_train("trainer.max_epochs=2")
+    bundle_dir = train_and_save_bundle(cfg, _embedder(cfg))
+    assert find_bundle(None, cfg.paths.output_dir) == bundle_dir
+    assert find_bundle(cfg.paths.output_dir, "/nonexistent") == bundle_dir
+    bundle = load_bundle(bundle_dir)
+    model = torch.load(bundle_dir / "weights.pt", weights_only=True)
+    assert set(model) == set(bundle.model.state_dict())
+    users = np.arange(bundle.context.n_users)
+    items = (users * 7) % bundle.context.n_items
+    reloaded = load_bundle(bundle_dir).model.predict(users, items)
+    assert np.array_equal(bundle.model.predict(users, items), reloaded)
+    assert len(bundle.seen) == len(bundle.items) * 0 + bundle.seen.ratings.size
+    assert bundle.manifest["n_items"] == len(bundle.items)
+
+
+def test_changing_test_ratings_changes_nothing_learned(compose_train, synthetic_data_dir, tmp_path):
+    """Leak check: rewrite every test rating of fold 1; the learned model must be identical."""
+    altered = tmp_path / "altered"
+    shutil.copytree(synthetic_data_dir, altered)
+    folder = altered / "ml-100k"
+    test = pd.read_csv(
+        folder / "u1.test", sep="\t", header=None, names=[USER_COL, ITEM_COL, RATING_COL, "ts"]
+    )
+    test[RATING_COL] = 6 - test[RATING_COL]  # 1 <-> 5, 2 <-> 4
+    test.to_csv(folder / "u1.test", sep="\t", header=False, index=False)
+    data = pd.read_csv(folder / "u.data", sep="\t", header=None, names=[USER_COL, ITEM_COL, RATING_COL, "ts"])
+    key = data[USER_COL] * 10_000 + data[ITEM_COL]
+    flipped = key.isin(test[USER_COL] * 10_000 + test[ITEM_COL])
+    data.loc[flipped, RATING_COL] = 6 - data.loc[flipped, RATING_COL]
+    data.to_csv(folder / "u.data", sep="\t", header=False, index=False)
+
+    fitted = []
+    for data_dir in (synthetic_data_dir, altered):
+        cfg = compose_train(data_dir=data_dir)
+        fitted.append(fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / data_dir.name, "run", "fold1"))
+    original, changed = (f.model.state_dict() for f in fitted)
+    assert all(torch.equal(original[k], changed[k]) for k in original)
+    assert fitted[0].val_score == fitted[1].val_score
+    assert not np.array_equal(fitted[0].datamodule.test.ratings, fitted[1].datamodule.test.ratings)
