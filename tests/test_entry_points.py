@@ -21,13 +21,15 @@ def run_cli(script: str, *overrides: str, env: dict | None = None, timeout: int 
     )
 
 
-def test_train_prints_data_summary(synthetic_data_dir, tmp_path):
-    result = run_cli(
-        "train.py", f"hydra.run.dir={tmp_path}", env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)}
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Canonical folds" in result.stdout and "u1:" in result.stdout
-    assert "Age: " in result.stdout
+def test_train_cross_validates_and_saves_a_bundle(synthetic_data_dir, tmp_path):
+    from conftest import TINY
+
+    result = run_cli("train.py", *TINY, f"hydra.run.dir={tmp_path}", env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Canonical folds" in result.stdout and "u1:" in result.stdout and "Age: " in result.stdout
+    assert "mean ± std" in result.stdout
+    assert (tmp_path / "cv_summary.json").is_file() and (tmp_path / "bundle" / "manifest.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == ["1", "2", "3", "4", "5"]
 
 
 def test_missing_data_without_download_is_one_clear_line(tmp_path):
@@ -46,13 +48,16 @@ def test_missing_data_without_download_is_one_clear_line(tmp_path):
 
 
 def test_train_precomputes_embeddings_once(synthetic_data_dir, tmp_path):
+    from conftest import TINY
+
     env = {"HYBRIDREC_DATA_DIR": str(synthetic_data_dir), "HYBRIDREC_CACHE_DIR": str(tmp_path / "cache")}
-    first = run_cli("train.py", f"hydra.run.dir={tmp_path / 'a'}", "embedder=hashing", env=env)
-    assert first.returncode == 0, first.stderr
-    assert " 0 from the cache" in first.stdout
-    second = run_cli("train.py", f"hydra.run.dir={tmp_path / 'b'}", "embedder=hashing", env=env)
-    assert second.returncode == 0, second.stderr
-    assert "0 texts embedded" in second.stdout
+    args = [*TINY, "cv=fold", "final_fit=false"]
+    first = run_cli("train.py", *args, f"hydra.run.dir={tmp_path / 'a'}", env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "read from the cache" in first.stdout and " 0 texts embedded" not in first.stdout
+    second = run_cli("train.py", *args, f"hydra.run.dir={tmp_path / 'b'}", env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert ": 0 texts embedded" in second.stdout
 
 
 def test_gemini_without_key_is_one_line_exit_2(synthetic_data_dir, tmp_path):
@@ -63,3 +68,26 @@ def test_gemini_without_key_is_one_line_exit_2(synthetic_data_dir, tmp_path):
         "error: embedder=gemini needs a Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the "
         "environment or in a git-ignored .env file in the project folder"
     ]
+
+
+def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
+    from conftest import TINY
+
+    sweep_dir = tmp_path / "sweep"
+    result = run_cli(
+        "train.py",
+        "-m",
+        *TINY,
+        "cv=fold",
+        "final_fit=false",
+        "model.hidden=8,16",
+        f"hydra.sweep.dir={sweep_dir}",
+        env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (sweep_dir / "sweep_summary.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| job"))
+    assert header.startswith("| job | model.hidden | val_mean | rmse_mean")
+    rows = [line for line in table.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")]
+    assert len(rows) == 2 and {r.split("|")[2].strip() for r in rows} == {"8", "16"}
+    assert "rmse_mean" in table and "Sweep" in result.stdout

@@ -125,3 +125,12 @@ def test_changing_test_ratings_changes_nothing_learned(compose_train, synthetic_
     assert all(torch.equal(original[k], changed[k]) for k in original)
     assert fitted[0].val_score == fitted[1].val_score
     assert not np.array_equal(fitted[0].datamodule.test.ratings, fitted[1].datamodule.test.ratings)
+
+
+def test_ddp_on_two_cpu_processes(compose_train, tmp_path):
+    """The ddp trainer config trains data-parallel over two CPU processes (gloo), without a GPU."""
+    cfg = compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.max_epochs=2")
+    fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
+    assert 1 <= fitted.best_epoch <= fitted.epochs <= 2
+    predictions = fitted.model.predict(fitted.datamodule.test.users, fitted.datamodule.test.items)
+    assert np.isfinite(predictions).all() and predictions.min() >= 1.0

@@ -38,14 +38,24 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 @exits_cleanly
 def run_train(cfg: DictConfig) -> float:
     """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
+    from hybridrec.data.movielens import load_dataset
+    from hybridrec.data.profiles import ProfileConfig
+    from hybridrec.data.summary import data_summary
     from hybridrec.embedders.factory import build_embedder
     from hybridrec.evaluation.cross_validation import run_cross_validation
 
     embedder = (
         build_embedder(cfg.embedder, cfg.paths.embedding_cache) if cfg.model.get("content", False) else None
     )
+    print(data_summary(load_dataset(cfg.data), ProfileConfig(**cfg.data.profile)), flush=True)
     result = run_cross_validation(cfg, embedder)
     print(result.markdown)
+    if embedder is not None and hasattr(embedder, "total"):
+        stats = embedder.total
+        print(
+            f"embeddings ({embedder.name}): {stats.embedded} texts embedded, {stats.cached} read from the cache "
+            f"({stats.seconds:.1f}s)"
+        )
     if cfg.final_fit:
         from hybridrec.inference.bundle import train_and_save_bundle
 

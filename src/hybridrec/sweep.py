@@ -53,8 +53,14 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def swept_parameters(rows: list[dict]) -> list[str]:
+    """Overrides whose value differs between jobs (the rest were fixed for the whole sweep)."""
+    names = sorted({k for row in rows for k in row["overrides"]})
+    return [n for n in names if len({row["overrides"].get(n) for row in rows}) > 1] or names
+
+
 def sweep_table(rows: list[dict], mode: str = "min") -> str:
-    params = sorted({k for row in rows for k in row["overrides"]})
+    params = swept_parameters(rows)
     columns = [c for c in COLUMNS if any(c in row for row in rows)]
     ordered = sorted(rows, key=lambda r: _sort_key(r.get("val_mean"), mode))
     lines = [
@@ -87,7 +93,11 @@ class SweepSummary(Callback):
         mode = OmegaConf.select(config, "monitor.mode", default="min")
         metric = OmegaConf.select(config, "monitor.metric", default="val")
         table = sweep_table(rows, mode)
+        swept = set(swept_parameters(rows))
+        fixed = sorted({f"{k}={v}" for row in rows for k, v in row["overrides"].items() if k not in swept})
         header = f"# Sweep {sweep_dir.name}: {len(rows)} settings, best {metric} first (val_mean)\n\n"
+        if fixed:
+            header += "Fixed for every job: " + " ".join(f"`{f}`" for f in fixed) + "\n\n"
         write_text(sweep_dir / "sweep_summary.md", header + table + "\n")
         write_json(sweep_dir / "sweep_summary.json", {"monitor": metric, "mode": mode, "jobs": rows})
         print(header + table)

@@ -59,7 +59,7 @@ def fit_fold(
 
 
 def validation_score(cfg: DictConfig, model: Recommender, datamodule: MovieLensDataModule) -> float:
-    """The monitored metric for models that Lightning does not train."""
+    """The monitored validation metric of the model's current weights (the chosen ones, after training)."""
     from hybridrec.evaluation.metrics import rating_metrics
 
     val = datamodule.val
@@ -90,11 +90,10 @@ def _fit_lightning(cfg, model, datamodule, fold_dir: Path, run_name: str, fold_n
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
             best_epoch = int(state.get("epoch", -1)) + 1
-            val_score = float(checkpoint.best_model_score)
-        else:
-            val_score = float(trainer.callback_metrics[cfg.monitor.metric])
         if len(datamodule.test):
             trainer.test(model, datamodule=datamodule, verbose=False)
-        return trainer.current_epoch, best_epoch, val_score
+        # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch bounds it
+        epochs = max(trainer.current_epoch, best_epoch or 0)
+        return epochs, best_epoch, validation_score(cfg, model, datamodule)
     finally:
         close_loggers(loggers)

@@ -61,8 +61,9 @@ class RatingsDataset(Dataset):
 class IndexBatches(Sampler):
     """Batches of positions: shuffled per epoch from ``seed`` (training) or in order (evaluation).
 
-    Under distributed training each process takes every ``world_size``-th batch, so the processes
-    see disjoint batches of the same permutation.
+    Under distributed training each process takes an interleaved share of the positions: equal
+    shares when training (so every process runs the same number of steps), all positions when
+    evaluating (metrics are synchronised across processes).
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0):
@@ -78,26 +79,19 @@ class IndexBatches(Sampler):
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
 
-    def _batches(self) -> list[torch.Tensor]:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=generator)
-        else:
-            order = torch.arange(self.n)
-        return list(torch.split(order, self.batch_size))
+    def _positions(self) -> torch.Tensor:
+        rank, world = self._world()
+        if not self.shuffle:
+            return torch.arange(rank, self.n, world)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=generator)
+        return order[: self.n - self.n % world][rank::world] if world > 1 else order
 
     def __iter__(self):
-        rank, world = self._world()
-        batches = self._batches()
-        if world > 1:
-            usable = len(batches) - len(batches) % world or len(batches)
-            batches = batches[rank:usable:world]
-        return iter(batches)
+        return iter(torch.split(self._positions(), self.batch_size))
 
     def __len__(self) -> int:
-        _, world = self._world()
-        total = -(-self.n // self.batch_size)
-        return max(total // world, 1) if world > 1 else total
+        return -(-len(self._positions()) // self.batch_size)
 
 
 class MovieLensDataModule(L.LightningDataModule):

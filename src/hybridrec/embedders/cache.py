@@ -45,6 +45,7 @@ class CachedEmbedder(Embedder):
         self.chunk_size = int(chunk_size)
         self.progress = progress
         self.last = EmbedStats()
+        self.total = EmbedStats()  # summed over every call, for a run's one-line summary
 
     def _decode(self, blob: bytes) -> np.ndarray:
         vector = np.frombuffer(blob, dtype=np.float32)
@@ -75,6 +76,8 @@ class CachedEmbedder(Embedder):
                 found.update(zip(chunk, vectors, strict=True))
                 bar.update(len(chunk))
         self.last = EmbedStats(len(texts), n_cached, len(missing), time.perf_counter() - started)
+        for name in ("requested", "cached", "embedded", "seconds"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(self.last, name))
         if missing:
             log.info(
                 "embedded %d new texts with %s in %.1fs (%d of %d found in the cache)",
