@@ -103,3 +103,41 @@ def compose_train(synthetic_data_dir, tmp_path):
         return cfg
 
     return _compose
+
+
+# A model trained well enough on the synthetic data for the engine, CLI and API tests to mean something.
+BUNDLE_SETTINGS = [
+    "trainer.max_epochs=25",
+    "callbacks.early_stopping.patience=25",
+    "model.optimizer.lr=0.01",
+    "model.id_dropout=0.3",
+    "model.cold_start_rate=0.2",
+    "model.rank_weight=1.0",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(synthetic_data_dir, tmp_path_factory) -> Path:
+    """A bundle trained (final fit) on the synthetic data with the hashing embedder; shared, read-only."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from hybridrec.embedders.factory import build_embedder
+    from hybridrec.inference.bundle import train_and_save_bundle
+
+    run_dir = tmp_path_factory.mktemp("trained")
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, *BUNDLE_SETTINGS])
+    OmegaConf.set_struct(cfg, False)
+    cfg.paths.output_dir = str(run_dir)
+    cfg.data.data_dir = str(synthetic_data_dir)
+    return train_and_save_bundle(
+        cfg, build_embedder(cfg.embedder, os.environ["HYBRIDREC_CACHE_DIR"] + "/e.sqlite3")
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(trained_bundle):
+    from hybridrec.inference.engine import load_engine
+
+    return load_engine(trained_bundle, "/nonexistent", os.environ["HYBRIDREC_CACHE_DIR"] + "/e.sqlite3")

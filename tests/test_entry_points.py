@@ -24,7 +24,9 @@ def run_cli(script: str, *overrides: str, env: dict | None = None, timeout: int 
 def test_train_cross_validates_and_saves_a_bundle(synthetic_data_dir, tmp_path):
     from conftest import TINY
 
-    result = run_cli("train.py", *TINY, f"hydra.run.dir={tmp_path}", env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)})
+    result = run_cli(
+        "train.py", *TINY, f"hydra.run.dir={tmp_path}", env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Canonical folds" in result.stdout and "u1:" in result.stdout and "Age: " in result.stdout
     assert "mean ± std" in result.stdout

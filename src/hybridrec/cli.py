@@ -62,3 +62,90 @@ def run_train(cfg: DictConfig) -> float:
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
         print(f"model bundle: {bundle_dir}")
     return result.monitor_mean
+
+
+@exits_cleanly
+def run_predict(cfg: DictConfig) -> None:
+    """Print a top-N list, or one predicted rating, for a known user or a user described in words."""
+    import json
+
+    from hybridrec.errors import InvalidInputError
+    from hybridrec.inference.engine import load_engine
+
+    has_user, has_text = cfg.user_id is not None, cfg.user_text is not None
+    if has_user == has_text and cfg.item_text is None:
+        raise InvalidInputError('give exactly one of user_id=<id> or user_text="<description>"')
+    if has_user and has_text:
+        raise InvalidInputError("give user_id or user_text, not both")
+    if cfg.format not in ("table", "json"):
+        raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
+    engine = load_engine(cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
+
+    if cfg.item_text is not None:
+        rating = engine.score_new_item(cfg.item_text, cfg.user_id)
+        who = f"user {cfg.user_id}" if has_user else "the average user"
+        _emit(
+            cfg,
+            {"item_text": cfg.item_text, "user_id": cfg.user_id, "rating": round(rating, 4)},
+            f"predicted rating of the new film for {who}: {rating:.2f}",
+        )
+        return
+    if cfg.item_id is not None:
+        rating = (
+            engine.predict(cfg.user_id, cfg.item_id)
+            if has_user
+            else engine.predict_text(cfg.user_text, cfg.item_id)
+        )
+        info = engine.item_info(cfg.item_id)
+        payload = {
+            "user_id": cfg.user_id,
+            "item_id": info["item_id"],
+            "title": info["title"],
+            "rating": round(rating, 4),
+        }
+        _emit(cfg, payload, f"{_title(info)}: predicted rating {rating:.2f}")
+        return
+    if has_user:
+        result = engine.recommend(cfg.user_id, n=cfg.n, exclude_seen=cfg.exclude_seen, genres=cfg.genres)
+        header = f"Top {len(result.items)} for user {cfg.user_id}"
+    else:
+        result = engine.recommend_text(cfg.user_text, n=cfg.n, genres=cfg.genres)
+        header = f"Top {len(result.items)} for a new user: {result.user_text!r}"
+    rows = [r.as_dict() for r in result.items]
+    if cfg.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        print(header)
+        print(render_table(rows))
+
+
+def _title(info: dict) -> str:
+    return f"{info['title']} ({info['year']})" if info.get("year") else info["title"]
+
+
+def _emit(cfg: DictConfig, payload: dict, line: str) -> None:
+    import json
+
+    print(json.dumps(payload, indent=2) if cfg.format == "json" else line)
+
+
+def render_table(rows: list[dict]) -> str:
+    """rank | title | year | genres | predicted rating, as aligned plain text."""
+    header = ("#", "title", "year", "genres", "predicted")
+    body = [
+        (
+            str(k),
+            r["title"],
+            str(r["year"] or ""),
+            ", ".join(r["genres"]),
+            "" if r["score"] is None else f"{r['score']:.2f}",
+        )
+        for k, r in enumerate(rows, start=1)
+    ]
+    widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *body]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -14,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec.config import instantiate
 from hybridrec.data.datamodule import MovieLensDataModule
 from hybridrec.errors import ConfigError
+from hybridrec.evaluation.metrics import rating_metrics
+from hybridrec.evaluation.ranking import evaluate_ranking
 from hybridrec.models.base import Recommender
 from hybridrec.tracking import close_loggers
 
@@ -44,7 +46,7 @@ def fit_fold(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg, protocol, fold, embedder)
     model = instantiate(cfg.model)(context=datamodule.context)
-    if cfg.monitor.metric not in model.val_metrics:
+    if isinstance(model, L.LightningModule) and cfg.monitor.metric not in model.val_metrics:
         raise ConfigError(
             f"monitor.metric={cfg.monitor.metric} is not logged by this model; choose one of {list(model.val_metrics)}"
         )
@@ -58,20 +60,46 @@ def fit_fold(
     return FittedFold(model, datamodule, epochs, best_epoch, val_score, time.perf_counter() - started)
 
 
-def validation_score(cfg: DictConfig, model: Recommender, datamodule: MovieLensDataModule) -> float:
-    """The monitored validation metric of the model's current weights (the chosen ones, after training)."""
-    from hybridrec.evaluation.metrics import rating_metrics
+def validation_metrics(model: Recommender, datamodule: MovieLensDataModule) -> dict[str, float]:
+    """``val/rmse``, ``val/mae`` (rating models) and ``val/ndcg@10`` … on the fold's validation split.
 
+    The ranking metrics follow the fold's protocol on the validation split: items of the fitting
+    ratings are excluded, validation ratings >= 4 are the relevant items.
+    """
     val = datamodule.val
-    scores = {
-        f"val/{k}": v for k, v in rating_metrics(model.predict(val.users, val.items), val.ratings).items()
-    }
-    return scores[cfg.monitor.metric]
+    scores = {}
+    if model.predicts_ratings:
+        predicted = model.predict(val.users, val.items)
+        scores.update({f"val/{k}": v for k, v in rating_metrics(predicted, val.ratings).items()})
+    ranking = evaluate_ranking(model, datamodule.context.fit, val)
+    scores.update({f"val/{k}": v for k, v in ranking.summary.items() if "@" in k})
+    return scores
+
+
+def validation_score(cfg: DictConfig, model: Recommender, datamodule: MovieLensDataModule) -> float:
+    """The monitored validation metric of the model's current weights (NaN if the model lacks it)."""
+    return validation_metrics(model, datamodule).get(cfg.monitor.metric, float("nan"))
+
+
+class RankingValidation(L.Callback):
+    """Logs the validation ranking metrics each epoch, so early stopping can monitor ``val/ndcg@10``."""
+
+    def __init__(self, datamodule: MovieLensDataModule):
+        self.datamodule = datamodule
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        ranking = evaluate_ranking(pl_module, self.datamodule.context.fit, self.datamodule.val)
+        for key, value in ranking.summary.items():
+            if "@" in key:
+                pl_module.log(f"val/{key}", value, on_epoch=True)
 
 
 def _fit_lightning(cfg, model, datamodule, fold_dir: Path, run_name: str, fold_name: str):
     fold_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks.append(RankingValidation(datamodule))
     checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
     if checkpoint is not None:
         checkpoint.dirpath = str(fold_dir / "checkpoints")

@@ -38,7 +38,7 @@ def evaluate_fold(fitted: FittedFold, fold: int, fold_dir: Path) -> dict:
     """Test metrics of a fitted fold; writes ``test_predictions.csv``."""
     dm = fitted.datamodule
     model = fitted.model
-    predictions = model.predict(dm.test.users, dm.test.items)
+    predictions = model.predict(dm.test.users, dm.test.items)  # NaN from ranking-only models
     frame = pd.DataFrame(
         {
             USER_COL: dm.data.user_index.to_id(dm.test.users),
@@ -48,8 +48,13 @@ def evaluate_fold(fitted: FittedFold, fold: int, fold_dir: Path) -> dict:
         }
     )
     atomic_write(fold_dir / "test_predictions.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    rating = rating_metrics(predictions, dm.test.ratings)
-    val = rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings)
+    nan = {"rmse": float("nan"), "mae": float("nan")}
+    rating = rating_metrics(predictions, dm.test.ratings) if model.predicts_ratings else nan
+    val = (
+        rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings)
+        if model.predicts_ratings
+        else nan
+    )
     ranking = evaluate_ranking(model, dm.train_interactions, dm.test)
     row = {
         "fold": fold,

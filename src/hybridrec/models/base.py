@@ -17,7 +17,8 @@ class Recommender:
 
     name: str = "model"
     # validation metrics this model reports, any of which ``monitor.metric`` may name
-    val_metrics: tuple[str, ...] = ("val/rmse", "val/mae")
+    val_metrics: tuple[str, ...] = ("val/rmse", "val/mae", "val/ndcg@10", "val/recall@10")
+    predicts_ratings: bool = True  # False for ranking-only models (their rating metrics stay empty)
 
     def fit(self, context: FoldContext) -> Recommender:
         """Learn from the fold's fitting ratings (models trained by Lightning are fitted by its Trainer)."""

@@ -1,12 +1,21 @@
 """HybridRecModel: a user tower and an item tower over frozen LLM embeddings, joined by cosine similarity.
 
-Each tower reads its side's frozen content vector and, when enabled, the collaborative half:
-a trainable ID embedding and an implicit-feedback vector (SVD++-style: the mean of embeddings of
-the items a user rated, or of the users who rated an item — training ratings only). IDs are dropped
-at random during training so the same towers also work from text alone (cold start).
+Each tower reads its side's frozen content vector and, when enabled, the collaborative half: a
+trainable ID embedding and an implicit-feedback vector (SVD++-style: the normalised sum of
+embeddings of the items a user rated, or of the users who rated an item — training ratings only).
+IDs are dropped at random during training so the same towers also work from text alone (cold start).
+
+Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
+outputs to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
+``scale · cosine(ranking halves) + item prior`` and is trained with a softmax over the catalog to
+predict which items a user goes on to rate highly: what a top-10 list is judged on. During training
+the ratings being predicted are removed from the histories the towers read, so the model learns to
+predict unseen ratings from the rest of the history, exactly as it is used.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,6 +26,20 @@ from hybridrec.constants import MAX_RATING, MIN_RATING
 from hybridrec.data.context import FoldContext
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.towers import Tower
+
+
+@dataclass
+class Encoded:
+    """Tower outputs of a set of users or items: rating half, ranking half, bias, ranking prior."""
+
+    rating: torch.Tensor
+    ranking: torch.Tensor | None
+    bias: torch.Tensor
+    prior: torch.Tensor | None = None  # items only: learned log-prior of being chosen (popularity)
+
+    def __getitem__(self, rows) -> Encoded:
+        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        return Encoded(self.rating[rows], pick(self.ranking), self.bias[rows], pick(self.prior))
 
 
 class HybridRecModel(nn.Module):
@@ -38,6 +61,8 @@ class HybridRecModel(nn.Module):
         biases: bool = True,
         id_dropout: float = 0.0,
         cold_start_rate: float = 0.0,
+        ranking: bool = False,
+        rank_scale_init: float = 10.0,
     ):
         super().__init__()
         if not content and id_emb_dim <= 0:
@@ -49,30 +74,30 @@ class HybridRecModel(nn.Module):
         self.use_biases = biases
         self.id_dropout = id_dropout
         self.cold_start_rate = cold_start_rate
+        self.ranking = ranking
+        self.out_dim = out_dim
         self.mapping = mapping
 
         in_dim = (content_dim if content else 0) + self.id_dim * (2 if self.use_implicit else 1)
+        tower_out = out_dim * (2 if ranking else 1)
         tower_args = dict(
-            hidden=hidden, depth=depth, out_dim=out_dim, dropout=dropout, activation=activation, taper=taper
+            hidden=hidden, depth=depth, out_dim=tower_out, dropout=dropout, activation=activation, taper=taper
         )
         self.user_tower = Tower(in_dim, **tower_args)
         self.item_tower = Tower(in_dim, **tower_args)
         # the last row of each table stands for "unknown" (a new user or item, or a dropped ID)
         if self.id_dim:
-            self.user_id = nn.Embedding(n_users + 1, self.id_dim)
-            self.item_id = nn.Embedding(n_items + 1, self.id_dim)
-            for table in (self.user_id, self.item_id):
-                nn.init.normal_(table.weight, std=0.05)
+            self.user_id = _table(n_users + 1, self.id_dim, std=0.05)
+            self.item_id = _table(n_items + 1, self.id_dim, std=0.05)
         if self.use_implicit:
-            self.user_implicit = nn.Embedding(n_items, self.id_dim)  # items a user rated
-            self.item_implicit = nn.Embedding(n_users, self.id_dim)  # users who rated an item
-            for table in (self.user_implicit, self.item_implicit):
-                nn.init.normal_(table.weight, std=0.05)
+            self.user_implicit = _table(n_items, self.id_dim, std=0.05)  # items a user rated
+            self.item_implicit = _table(n_users, self.id_dim, std=0.05)  # users who rated an item
         if biases:
-            self.user_bias = nn.Embedding(n_users + 1, 1)
-            self.item_bias = nn.Embedding(n_items + 1, 1)
-            nn.init.zeros_(self.user_bias.weight)
-            nn.init.zeros_(self.item_bias.weight)
+            self.user_bias = _table(n_users + 1, 1, std=0.0)
+            self.item_bias = _table(n_items + 1, 1, std=0.0)
+        if ranking:
+            self.item_prior = _table(n_items + 1, 1, std=0.0)
+            self.rank_scale = nn.Parameter(torch.tensor(float(rank_scale_init)))
         # the fold's context: frozen, rebuilt from data (not trained, so not in the state dict)
         for name, shape in (
             ("user_content", (n_users, content_dim)),
@@ -83,6 +108,7 @@ class HybridRecModel(nn.Module):
         # implicit feedback as normalised interaction matrices: row u holds 1/sqrt(|N(u)|) on u's items
         self.register_buffer("user_history", torch.zeros(0), persistent=False)
         self.register_buffer("item_history", torch.zeros(0), persistent=False)
+        self.register_buffer("seen", torch.zeros(n_users, n_items, dtype=torch.bool), persistent=False)
         self.register_buffer("user_known", torch.zeros(n_users, dtype=torch.bool), persistent=False)
         self.register_buffer("item_known", torch.zeros(n_items, dtype=torch.bool), persistent=False)
 
@@ -97,29 +123,34 @@ class HybridRecModel(nn.Module):
             self.item_content = torch.from_numpy(context.embeddings.item).to(device)
         elif self.use_content:
             raise ValueError("this model reads content embeddings, but the context has none")
+        fit = context.fit
         if self.use_implicit:
-            self.user_history = history_matrix(
-                context.fit.users, context.fit.items, self.n_users, self.n_items
-            ).to(device)
-            self.item_history = history_matrix(
-                context.fit.items, context.fit.users, self.n_items, self.n_users
-            ).to(device)
+            self.user_history = history_matrix(fit.users, fit.items, self.n_users, self.n_items).to(device)
+            self.item_history = history_matrix(fit.items, fit.users, self.n_items, self.n_users).to(device)
+        seen = torch.zeros(self.n_users, self.n_items, dtype=torch.bool)
+        seen[torch.from_numpy(fit.users), torch.from_numpy(fit.items)] = True
+        self.seen = seen.to(device)
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
         self.item_known = torch.from_numpy(np.asarray(context.item_known)).to(device)
         self.mapping.init_from_mean(context.global_mean)
+        if self.ranking:  # start the ranking prior at log popularity: training refines it
+            counts = np.bincount(fit.items[fit.ratings >= 4], minlength=self.n_items + 1).astype(np.float32)
+            with torch.no_grad():
+                self.item_prior.weight.copy_(torch.from_numpy(np.log1p(counts))[:, None])
 
     # --- towers ----------------------------------------------------------------------------------
 
-    def _encode(self, side: str, rows: torch.Tensor | None, content: torch.Tensor, dropped: torch.Tensor):
-        """Tower output and bias for entities ``rows`` (None: unknown entities described by ``content``).
+    def _drop(self, n: int, rate: float, device) -> torch.Tensor:
+        if self.training and rate > 0:
+            return torch.rand(n, device=device) < rate
+        return torch.zeros(n, dtype=torch.bool, device=device)
 
-        The implicit vectors of all users (items) come from one product of the normalised history
-        matrix with the embedding table: cheaper than gathering each row's history.
-        """
+    def _encode(self, side: str, rows, content, dropped, history=None) -> Encoded:
+        """Tower outputs for entities ``rows`` (None: unknown entities described by ``content`` alone)."""
         parts = [content] if self.use_content else []
-        n = len(content) if rows is None else len(rows)
+        n = len(content)
         unknown = self.n_users if side == "user" else self.n_items
-        ids = torch.full((n,), unknown, dtype=torch.long, device=dropped.device)
+        ids = torch.full((n,), unknown, dtype=torch.long, device=content.device)
         if rows is not None:
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
@@ -127,70 +158,112 @@ class HybridRecModel(nn.Module):
         if self.use_implicit:
             if rows is None:
                 implicit = content.new_zeros(n, self.id_dim)
-            elif side == "user":
-                implicit = (self.user_history @ self.user_implicit.weight)[rows]
             else:
-                implicit = (self.item_history @ self.item_implicit.weight)[rows]
+                table = self.user_implicit if side == "user" else self.item_implicit
+                matrix = (
+                    history
+                    if history is not None
+                    else (self.user_history if side == "user" else self.item_history)
+                )
+                implicit = matrix[rows] @ table.weight
             parts.append(implicit.masked_fill(dropped.unsqueeze(1), 0.0))
-        tower = self.user_tower if side == "user" else self.item_tower
-        vectors = tower(torch.cat(parts, dim=1))
-        if self.use_biases:
-            bias = (self.user_bias if side == "user" else self.item_bias)(ids).squeeze(1)
-        else:
-            bias = vectors.new_zeros(n)
-        return vectors, bias
+        out = (self.user_tower if side == "user" else self.item_tower)(torch.cat(parts, dim=1))
+        bias = (
+            (self.user_bias if side == "user" else self.item_bias)(ids).squeeze(1)
+            if self.use_biases
+            else out.new_zeros(n)
+        )
+        rating, ranking = (out[:, : self.out_dim], out[:, self.out_dim :]) if self.ranking else (out, None)
+        prior = self.item_prior(ids).squeeze(1) if self.ranking and side == "item" else None
+        return Encoded(rating, ranking, bias, prior)
 
-    def _drop(self, n: int, rate: float, device) -> torch.Tensor:
-        if self.training and rate > 0:
-            return torch.rand(n, device=device) < rate
-        return torch.zeros(n, dtype=torch.bool, device=device)
-
-    def encode_users(self, users: torch.Tensor):
-        """User vectors and biases; users without training ratings go down the text-only path."""
+    def encode_users(self, users: torch.Tensor, history: torch.Tensor | None = None) -> Encoded:
+        """Users without training ratings (and, in training, a random share) take the text-only path."""
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         dropped = cold | self._drop(len(users), self.id_dropout, users.device)
-        return self._encode("user", users, content, dropped)
+        return self._encode("user", users, content, dropped, history)
 
-    def encode_items(self, items: torch.Tensor):
+    def encode_items(self, items: torch.Tensor, history: torch.Tensor | None = None) -> Encoded:
         dropped = ~self.item_known[items] | self._drop(len(items), self.id_dropout, items.device)
-        return self._encode("item", items, self.item_content[items], dropped)
+        return self._encode("item", items, self.item_content[items], dropped, history)
 
-    def encode_user_content(self, content: torch.Tensor):
+    def encode_user_content(self, content: torch.Tensor) -> Encoded:
         """A new user known only by an embedded text."""
         return self._encode(
             "user", None, content, torch.ones(len(content), dtype=torch.bool, device=content.device)
         )
 
-    def encode_item_content(self, content: torch.Tensor):
+    def encode_item_content(self, content: torch.Tensor) -> Encoded:
         """A new item known only by an embedded text."""
         return self._encode(
             "item", None, content, torch.ones(len(content), dtype=torch.bool, device=content.device)
         )
 
-    # --- ratings ---------------------------------------------------------------------------------
+    # --- heads -----------------------------------------------------------------------------------
 
-    def rate(self, user_vec, user_bias, item_vec, item_bias) -> torch.Tensor:
+    def rate(self, users: Encoded, items: Encoded) -> torch.Tensor:
         """Ratings of aligned (user, item) rows."""
-        sim = F.cosine_similarity(user_vec, item_vec, dim=1, eps=1e-8)
-        return self.mapping(sim, user_bias + item_bias)
+        sim = F.cosine_similarity(users.rating, items.rating, dim=1, eps=1e-8)
+        return self.mapping(sim, users.bias + items.bias)
 
-    def rate_all(self, user_vec, user_bias, item_vec, item_bias) -> torch.Tensor:
+    def rate_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
         """Ratings of every (user, item) combination: (n_users, n_items)."""
-        sim = F.normalize(user_vec, dim=1, eps=1e-8) @ F.normalize(item_vec, dim=1, eps=1e-8).T
-        return self.mapping(sim, user_bias.unsqueeze(1) + item_bias.unsqueeze(0))
+        sim = F.normalize(users.rating, dim=1, eps=1e-8) @ F.normalize(items.rating, dim=1, eps=1e-8).T
+        return self.mapping(sim, users.bias.unsqueeze(1) + items.bias.unsqueeze(0))
+
+    def rank_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
+        """Ranking scores of every (user, item) combination; the rating when there is no ranking head."""
+        if not self.ranking:
+            return self.rate_all(users, items)
+        sim = F.normalize(users.ranking, dim=1, eps=1e-8) @ F.normalize(items.ranking, dim=1, eps=1e-8).T
+        return self.rank_scale * sim + items.prior.unsqueeze(0)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Predicted ratings (unclipped); each tower runs once per distinct user / item of the batch."""
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         unique_items, item_pos = torch.unique(items, return_inverse=True)
-        user_vec, user_bias = self.encode_users(unique_users)
-        item_vec, item_bias = self.encode_items(unique_items)
-        return self.rate(user_vec[user_pos], user_bias[user_pos], item_vec[item_pos], item_bias[item_pos])
+        return self.rate(self.encode_users(unique_users)[user_pos], self.encode_items(unique_items)[item_pos])
+
+    # --- training --------------------------------------------------------------------------------
+
+    def training_losses(self, users, items, ratings, rank_min_rating: float = 4.0) -> dict[str, torch.Tensor]:
+        """MSE of the batch's ratings and (with the ranking head) the softmax loss of its liked items.
+
+        The batch's own ratings are removed from the histories the towers read, so every target is
+        predicted from the rest of the history, as at test time.
+        """
+        user_history = item_history = None
+        if self.use_implicit:
+            user_history = self.user_history.clone()
+            user_history[users, items] = 0.0
+            item_history = self.item_history.clone()
+            item_history[items, users] = 0.0
+        unique_users, user_pos = torch.unique(users, return_inverse=True)
+        encoded_users = self.encode_users(unique_users, user_history)
+        if self.ranking:  # the softmax needs every item
+            all_items = torch.arange(self.n_items, device=items.device)
+            encoded_items, item_pos = self.encode_items(all_items, item_history), items
+        else:
+            unique_items, item_pos = torch.unique(items, return_inverse=True)
+            encoded_items = self.encode_items(unique_items, item_history)
+        losses = {"mse": F.mse_loss(self.rate(encoded_users[user_pos], encoded_items[item_pos]), ratings)}
+        if self.ranking:
+            liked = ratings >= rank_min_rating
+            if liked.any():
+                logits = self.rank_all(encoded_users, encoded_items)
+                # the rest of each user's history is known, not to be predicted: out of the softmax
+                hide = self.seen[unique_users].clone()
+                hide[user_pos, items] = False
+                logits = logits.masked_fill(hide, float("-inf"))
+                losses["rank"] = F.cross_entropy(logits[user_pos[liked]], items[liked])
+            else:
+                losses["rank"] = ratings.new_zeros(())
+        return losses
 
     def id_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Per-example L2 on the ID embeddings and biases of a batch (frequent IDs pay more often)."""
-        penalty = users.new_zeros((), dtype=torch.float32)
+        penalty = torch.zeros((), device=users.device)
         if self.id_dim:
             penalty = (
                 penalty
@@ -202,23 +275,22 @@ class HybridRecModel(nn.Module):
         return penalty
 
 
+def _table(rows: int, dim: int, std: float) -> nn.Embedding:
+    table = nn.Embedding(rows, dim)
+    if std:
+        nn.init.normal_(table.weight, std=std)
+    else:
+        nn.init.zeros_(table.weight)
+    return table
+
+
 def history_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> torch.Tensor:
-    """(n_rows, n_cols) with 1/sqrt(|row's history|) where a rating exists: dense when small, else sparse CSR."""
+    """Dense (n_rows, n_cols) with 1/sqrt(|row's history|) where a rating exists."""
     counts = np.bincount(rows, minlength=n_rows).astype(np.float32)
     values = 1.0 / np.sqrt(np.maximum(counts, 1.0))[rows]
-    if n_rows * n_cols <= 50_000_000:
-        matrix = torch.zeros(n_rows, n_cols)
-        matrix[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(values.astype(np.float32))
-        return matrix
-    order = np.lexsort((cols, rows))
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(counts.astype(np.int64), out=indptr[1:])
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(indptr),
-        torch.from_numpy(cols[order]),
-        torch.from_numpy(values[order].astype(np.float32)),
-        size=(n_rows, n_cols),
-    )
+    matrix = torch.zeros(n_rows, n_cols)
+    matrix[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(values.astype(np.float32))
+    return matrix
 
 
 def clip_ratings(ratings: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,253 @@
+"""The recommendation engine: one loaded bundle answering rating, top-N and cold-start queries.
+
+Everything per-model is computed at load time (the towers' outputs for every known user and item,
+each user's seen items, genre masks), so a known-user request costs one row of scores and a top-k,
+and a free-text request adds one embedding and one user-tower pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hybridrec.constants import ITEM_COL, USER_COL
+from hybridrec.data.movielens import IdIndex
+from hybridrec.errors import InvalidInputError, UnknownIdError
+from hybridrec.evaluation.metrics import top_k
+from hybridrec.inference.bundle import Bundle, BundleError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TEXT_CHARS = 2000
+
+
+@dataclass
+class Recommendation:
+    item_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    score: float  # predicted rating, 1..5 (NaN for ranking-only models)
+    rank_score: float  # what the list is ordered by
+
+    def as_dict(self) -> dict:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "year": self.year,
+            "genres": list(self.genres),
+            "score": None if np.isnan(self.score) else round(float(self.score), 4),
+        }
+
+
+@dataclass
+class RecommendationList:
+    items: list[Recommendation]
+    cold_start: bool
+    user_id: int | None = None
+    user_text: str | None = None
+    excluded_seen: int = 0
+    extras: dict = field(default_factory=dict)
+
+
+class RecommendationEngine:
+    """Answers queries from one bundle; ``embedder`` is needed only for free-text queries."""
+
+    def __init__(self, bundle: Bundle, embedder=None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS):
+        self.bundle = bundle
+        self.model = bundle.model
+        self.embedder = embedder
+        self.max_text_chars = max_text_chars
+        if embedder is not None and bundle.manifest.get("embedder") not in (None, embedder.name):
+            raise BundleError(
+                f"bundle {bundle.bundle_id} was trained with embedder {bundle.manifest['embedder']}, "
+                f"but {embedder.name} was given"
+            )
+        items = bundle.items.sort_values(ITEM_COL, ignore_index=True)
+        self.items = items
+        self.user_index = IdIndex(np.sort(bundle.users[USER_COL].to_numpy()))
+        self.item_index = IdIndex(items[ITEM_COL].to_numpy())
+        self.n_items = len(self.item_index)
+        seen = bundle.seen
+        order = np.argsort(seen.users, kind="stable")
+        self._seen_items = seen.items[order]
+        self._seen_ratings = seen.ratings[order]
+        self._seen_indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(seen.users, minlength=len(self.user_index)))]
+        )
+        self.genres = sorted({g for gs in items["genres"] for g in gs if g and g != "unknown"})
+        self._genre_masks = {g: np.array([g in gs for gs in items["genres"]]) for g in self.genres}
+        self._genre_lookup = {g.lower(): g for g in self.genres}
+        self._titles = items["display_title"].tolist()
+        self._years = [
+            None if y is None or y != y else int(y) for y in items["year"].astype("object").tolist()
+        ]
+        self._item_genres = [tuple(gs) for gs in items["genres"]]
+        if hasattr(self.model, "frozen"):
+            self.model.frozen()  # compute every tower output now, not on the first request
+
+    # --- validation ------------------------------------------------------------------------------
+
+    def user_position(self, user_id) -> int:
+        try:
+            return int(self.user_index.to_index([int(user_id)])[0])
+        except (KeyError, ValueError, TypeError, OverflowError):
+            raise UnknownIdError(f"unknown user_id {user_id!r}") from None
+
+    def item_position(self, item_id) -> int:
+        try:
+            return int(self.item_index.to_index([int(item_id)])[0])
+        except (KeyError, ValueError, TypeError, OverflowError):
+            raise UnknownIdError(f"unknown item_id {item_id!r}") from None
+
+    def _check_text(self, text, what: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(f"{what} is empty")
+        if len(text) > self.max_text_chars:
+            raise InvalidInputError(f"{what} has {len(text)} characters; the limit is {self.max_text_chars}")
+        return text.strip()
+
+    def _check_n(self, n) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= self.n_items:
+            raise InvalidInputError(f"n must be a whole number from 1 to {self.n_items}, got {n!r}")
+        return int(n)
+
+    def _genre_filter(self, genres) -> np.ndarray | None:
+        if not genres:
+            return None
+        if isinstance(genres, str):
+            genres = [g for g in genres.split(",") if g.strip()]
+        wanted = []
+        for genre in genres:
+            name = self._genre_lookup.get(str(genre).strip().lower())
+            if name is None:
+                raise InvalidInputError(f"unknown genre {genre!r}; choose from {', '.join(self.genres)}")
+            wanted.append(name)
+        return np.any([self._genre_masks[g] for g in wanted], axis=0)
+
+    def _embed_text(self, text: str) -> np.ndarray:
+        if self.embedder is None or not hasattr(self.model, "text_user_scores"):
+            raise InvalidInputError(
+                "this model cannot read free text (it was trained without content towers)"
+            )
+        return self.embedder.embed([text])
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def seen_items(self, user_id) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, ratings) the user rated in the bundle's training data."""
+        u = self.user_position(user_id)
+        lo, hi = self._seen_indptr[u], self._seen_indptr[u + 1]
+        return self.item_index.to_id(self._seen_items[lo:hi]), self._seen_ratings[lo:hi]
+
+    def predict(self, user_id, item_id) -> float:
+        u, i = self.user_position(user_id), self.item_position(item_id)
+        return float(self.model.predict(np.array([u]), np.array([i]))[0])
+
+    def predict_text(self, user_text: str, item_id) -> float:
+        text = self._check_text(user_text, "user_text")
+        i = self.item_position(item_id)
+        ratings, _ = self.model.text_user_scores(self._embed_text(text))
+        return float(ratings[0, i])
+
+    def score_new_item(self, item_text: str, user_id=None) -> float:
+        """Predicted rating of a film described in words: for one user, or averaged over all known users."""
+        text = self._check_text(item_text, "item_text")
+        if self.embedder is None or not hasattr(self.model, "text_item_ratings"):
+            raise InvalidInputError(
+                "this model cannot read free text (it was trained without content towers)"
+            )
+        users = (
+            np.arange(len(self.user_index)) if user_id is None else np.array([self.user_position(user_id)])
+        )
+        return float(np.mean(self.model.text_item_ratings(self.embedder.embed([text]), users)))
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, genres=None) -> RecommendationList:
+        n = self._check_n(n)
+        u = self.user_position(user_id)
+        mask = self._genre_filter(genres)
+        rank = np.asarray(self.model.rank_scores(np.array([u])), dtype=np.float64)[0]
+        excluded = 0
+        if exclude_seen:
+            lo, hi = self._seen_indptr[u], self._seen_indptr[u + 1]
+            rank[self._seen_items[lo:hi]] = -np.inf
+            excluded = hi - lo
+        top = self._top(rank, n, mask)
+        ratings = self.model.predict(np.full(len(top), u), top) if len(top) else np.array([])
+        return RecommendationList(
+            self._describe(top, ratings, rank), False, user_id=int(user_id), excluded_seen=int(excluded)
+        )
+
+    def recommend_text(self, user_text: str, n: int = 10, genres=None) -> RecommendationList:
+        n = self._check_n(n)
+        text = self._check_text(user_text, "user_text")
+        mask = self._genre_filter(genres)
+        ratings, rank = self.model.text_user_scores(self._embed_text(text))
+        top = self._top(np.asarray(rank[0], dtype=np.float64), n, mask)
+        return RecommendationList(self._describe(top, ratings[0][top], rank[0]), True, user_text=text)
+
+    def _top(self, rank: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+        if mask is not None:
+            rank = np.where(mask, rank, -np.inf)
+        top = top_k(rank[None, :], n)[0]
+        return top[np.isfinite(rank[top])]
+
+    def _describe(self, top: np.ndarray, ratings: np.ndarray, rank: np.ndarray) -> list[Recommendation]:
+        ids = self.item_index.to_id(top)
+        return [
+            Recommendation(
+                item_id=int(item_id),
+                title=self._titles[i],
+                year=self._years[i],
+                genres=self._item_genres[i],
+                score=float(r),
+                rank_score=float(rank[i]),
+            )
+            for item_id, i, r in zip(ids, top, ratings, strict=True)
+        ]
+
+    def item_info(self, item_id) -> dict:
+        i = self.item_position(item_id)
+        return {
+            "item_id": int(item_id),
+            "title": self._titles[i],
+            "year": self._years[i],
+            "genres": list(self._item_genres[i]),
+        }
+
+    def user_info(self, user_id, top: int = 10) -> dict:
+        u = self.user_position(user_id)
+        row = self.bundle.users.set_index(USER_COL).loc[int(user_id)]
+        items, ratings = self.seen_items(user_id)
+        order = np.lexsort((items, -ratings))[:top]
+        return {
+            "user_id": int(user_id),
+            "age": int(row["age"]),
+            "gender": str(row["gender"]),
+            "occupation": str(row["occupation"]),
+            "n_ratings": len(items),
+            "top_rated": [{**self.item_info(items[k]), "rating": float(ratings[k])} for k in order],
+            "known": bool(u >= 0),
+        }
+
+
+def load_engine(
+    bundle_path: str | Path | None,
+    search_root: str | Path,
+    embedding_cache: str | Path | None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    text: bool = True,
+) -> RecommendationEngine:
+    """Find, verify and load a bundle; build its embedder (behind the cache) when free text is wanted."""
+    from hybridrec.inference.bundle import find_bundle, load_bundle
+
+    bundle = load_bundle(find_bundle(bundle_path, search_root))
+    embedder = None
+    if text and bundle.config.model.get("content", False):
+        from hybridrec.embedders.factory import build_embedder
+
+        embedder = build_embedder(bundle.config.embedder, embedding_cache, progress=False)
+    return RecommendationEngine(bundle, embedder, max_text_chars)

@@ -1,0 +1,212 @@
+"""Simple baselines, fitted in closed form or by a few seconds of full-batch optimisation.
+
+They are evaluated by the same harness as the hybrid model (``model=popularity`` …), so every
+report can set them side by side. Fitted values are buffers, so a bundle stores them like weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
+from hybridrec.data.context import FoldContext
+from hybridrec.models.base import Recommender
+
+
+class Baseline(Recommender, nn.Module):
+    def __init__(self, context: FoldContext):
+        nn.Module.__init__(self)
+        self.n_users, self.n_items = context.n_users, context.n_items
+        self.register_buffer("mean", torch.tensor(context.global_mean))
+
+    def _ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.full(len(users), float(self.mean))
+
+    def predict(self, users, items):
+        return np.clip(self._ratings(np.asarray(users), np.asarray(items)), MIN_RATING, MAX_RATING)
+
+
+class GlobalMean(Baseline):
+    """Every rating is the training mean; every list is the same (the catalog in id order)."""
+
+    name = "global_mean"
+
+    def rank_scores(self, users):
+        return np.zeros((len(users), self.n_items))
+
+
+def fit_biases(context: FoldContext, reg_user: float, reg_item: float, iterations: int = 10):
+    """Regularised user and item biases by alternating least squares (closed form per bias)."""
+    fit = context.fit
+    residual_base = fit.ratings.astype(np.float64) - context.global_mean
+    user_bias = np.zeros(context.n_users)
+    item_bias = np.zeros(context.n_items)
+    n_user = np.bincount(fit.users, minlength=context.n_users)
+    n_item = np.bincount(fit.items, minlength=context.n_items)
+    for _ in range(iterations):
+        item_bias = np.bincount(fit.items, residual_base - user_bias[fit.users], context.n_items) / (
+            reg_item + n_item
+        )
+        user_bias = np.bincount(fit.users, residual_base - item_bias[fit.items], context.n_users) / (
+            reg_user + n_user
+        )
+    return user_bias, item_bias
+
+
+class Biases(Baseline):
+    """μ + b_u + b_i, regularised; lists rank items by their bias (the best-rated films first)."""
+
+    name = "biases"
+
+    def __init__(self, context: FoldContext, reg_user: float = 5.0, reg_item: float = 5.0):
+        super().__init__(context)
+        self.reg_user, self.reg_item = reg_user, reg_item
+        self.register_buffer("user_bias", torch.zeros(self.n_users, dtype=torch.float64))
+        self.register_buffer("item_bias", torch.zeros(self.n_items, dtype=torch.float64))
+
+    def fit(self, context):
+        user_bias, item_bias = fit_biases(context, self.reg_user, self.reg_item)
+        self.user_bias = torch.from_numpy(user_bias)
+        self.item_bias = torch.from_numpy(item_bias)
+        return self
+
+    def _ratings(self, users, items):
+        return float(self.mean) + self.user_bias.numpy()[users] + self.item_bias.numpy()[items]
+
+    def rank_scores(self, users):
+        return np.broadcast_to(self.item_bias.numpy(), (len(users), self.n_items)).copy()
+
+
+class Popularity(Baseline):
+    """Lists: the items most often rated >= 4 in training, the same for everyone.
+
+    Ratings: the item's mean rating shrunk towards the global mean (``shrinkage`` pseudo-ratings).
+    """
+
+    name = "popularity"
+
+    def __init__(self, context: FoldContext, threshold: float = RELEVANCE_THRESHOLD, shrinkage: float = 10.0):
+        super().__init__(context)
+        self.threshold, self.shrinkage = threshold, shrinkage
+        self.register_buffer("count", torch.zeros(self.n_items, dtype=torch.float64))
+        self.register_buffer("item_mean", torch.zeros(self.n_items, dtype=torch.float64))
+
+    def fit(self, context):
+        fit = context.fit
+        liked = fit.ratings >= self.threshold
+        self.count = torch.from_numpy(
+            np.bincount(fit.items[liked], minlength=self.n_items).astype(np.float64)
+        )
+        sums = np.bincount(fit.items, fit.ratings.astype(np.float64), self.n_items)
+        n = np.bincount(fit.items, minlength=self.n_items)
+        mean = float(self.mean)
+        self.item_mean = torch.from_numpy((sums + self.shrinkage * mean) / (n + self.shrinkage))
+        return self
+
+    def _ratings(self, users, items):
+        return self.item_mean.numpy()[items]
+
+    def rank_scores(self, users):
+        return np.broadcast_to(self.count.numpy(), (len(users), self.n_items)).copy()
+
+
+class MatrixFactorization(Baseline):
+    """Biased MF (μ + b_u + b_i + p_u·q_i), full-batch Adam with per-example L2, a fixed number of epochs.
+
+    Lists rank by predicted rating (which is why rating-trained models make poor lists).
+    """
+
+    name = "mf"
+
+    def __init__(
+        self,
+        context: FoldContext,
+        dim: int = 64,
+        reg: float = 0.05,
+        lr: float = 0.01,
+        epochs: int = 150,
+        seed: int = 0,
+    ):
+        super().__init__(context)
+        self.dim, self.reg, self.lr, self.epochs, self.seed = dim, reg, lr, epochs, seed
+        self.user_factors = nn.Parameter(torch.zeros(self.n_users, dim), requires_grad=False)
+        self.item_factors = nn.Parameter(torch.zeros(self.n_items, dim), requires_grad=False)
+        self.register_buffer("user_bias", torch.zeros(self.n_users))
+        self.register_buffer("item_bias", torch.zeros(self.n_items))
+
+    def fit(self, context):
+        generator = torch.Generator().manual_seed(self.seed)
+        p = (0.01 * torch.randn(self.n_users, self.dim, generator=generator)).requires_grad_()
+        q = (0.01 * torch.randn(self.n_items, self.dim, generator=generator)).requires_grad_()
+        bu = torch.zeros(self.n_users, requires_grad=True)
+        bi = torch.zeros(self.n_items, requires_grad=True)
+        users = torch.from_numpy(context.fit.users)
+        items = torch.from_numpy(context.fit.items)
+        ratings = torch.from_numpy(context.fit.ratings) - float(self.mean)
+        optimizer = torch.optim.Adam([p, q, bu, bi], lr=self.lr)
+        for _ in range(self.epochs):
+            pu, qi = p[users], q[items]
+            error = (bu[users] + bi[items] + (pu * qi).sum(1)) - ratings
+            penalty = (pu.square().sum(1) + qi.square().sum(1) + bu[users] ** 2 + bi[items] ** 2).mean()
+            loss = error.square().mean() + self.reg * penalty
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            self.user_factors.copy_(p)
+            self.item_factors.copy_(q)
+            self.user_bias.copy_(bu)
+            self.item_bias.copy_(bi)
+        return self
+
+    def _ratings(self, users, items):
+        with torch.no_grad():
+            u, i = torch.as_tensor(users), torch.as_tensor(items)
+            dot = (self.user_factors[u] * self.item_factors[i]).sum(1)
+            return (float(self.mean) + self.user_bias[u] + self.item_bias[i] + dot).numpy()
+
+    def rank_scores(self, users):
+        with torch.no_grad():
+            u = torch.as_tensor(users)
+            scores = (
+                self.user_bias[u, None] + self.item_bias[None, :] + self.user_factors[u] @ self.item_factors.T
+            )
+            return scores.numpy()
+
+
+class EASE(Baseline):
+    """EASE^R (Steck 2019): a closed-form item-item model over interactions rated >= ``threshold``.
+
+    A ranking model only: it does not predict ratings (its rating columns stay empty).
+    """
+
+    name = "ease"
+    predicts_ratings = False
+    val_metrics = ("val/ndcg@10", "val/recall@10")
+
+    def __init__(self, context: FoldContext, reg: float = 300.0, threshold: float = RELEVANCE_THRESHOLD):
+        super().__init__(context)
+        self.reg, self.threshold = reg, threshold
+        self.register_buffer("weights", torch.zeros(self.n_items, self.n_items, dtype=torch.float64))
+        self.register_buffer("interactions", torch.zeros(self.n_users, self.n_items, dtype=torch.float64))
+
+    def fit(self, context):
+        fit = context.fit
+        liked = fit.ratings >= self.threshold
+        x = np.zeros((self.n_users, self.n_items))
+        x[fit.users[liked], fit.items[liked]] = 1.0
+        gram = x.T @ x + self.reg * np.eye(self.n_items)
+        precision = np.linalg.inv(gram)
+        weights = -precision / np.diag(precision)
+        np.fill_diagonal(weights, 0.0)
+        self.weights = torch.from_numpy(weights)
+        self.interactions = torch.from_numpy(x)
+        return self
+
+    def predict(self, users, items):
+        return np.full(len(users), np.nan)
+
+    def rank_scores(self, users):
+        return (self.interactions[torch.as_tensor(users)] @ self.weights).numpy()
