@@ -22,7 +22,8 @@ def test_engine_predictions_equal_the_models_batch_predictions(engine):
     items = (users * 5) % engine.n_items
     batch = model.predict(users, items)
     one_by_one = [
-        engine.predict(engine.user_index.ids[u], engine.item_index.ids[i]) for u, i in zip(users, items)
+        engine.predict(engine.user_index.ids[u], engine.item_index.ids[i])
+        for u, i in zip(users, items, strict=True)
     ]
     assert np.allclose(batch, one_by_one, atol=1e-6)
 
