@@ -57,6 +57,10 @@ class FakeGemini:
         with self._lock:
             self._script.extend([("delay", seconds)] * times)
 
+    def clear_script(self) -> None:
+        with self._lock:
+            self._script.clear()
+
     def _next_action(self):
         with self._lock:
             return self._script.pop(0) if self._script else ("ok", None)

@@ -112,11 +112,30 @@ def run_predict(cfg: DictConfig) -> None:
         result = engine.recommend_text(cfg.user_text, n=cfg.n, genres=cfg.genres)
         header = f"Top {len(result.items)} for a new user: {result.user_text!r}"
     rows = [r.as_dict() for r in result.items]
+    explanations = explain_list(cfg, engine, result) if cfg.explain else None
+    if explanations is not None:
+        for row, explanation in zip(rows, explanations, strict=True):
+            row["explanation"] = explanation.as_dict()
     if cfg.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(header)
         print(render_table(rows))
+
+
+def explain_list(cfg: DictConfig, engine, result) -> list:
+    """One explanation per recommended film, from the configured explainer (grounded without a Gemini key)."""
+    from hybridrec.explain.evidence import collect_evidence
+    from hybridrec.explain.gemini import build_explainer
+
+    explainer = build_explainer(cfg.explainer, cfg.paths.explanation_cache)
+    evidences = [
+        collect_evidence(
+            engine, r.item_id, user_id=result.user_id, user_text=result.user_text, predicted_rating=r.score
+        )
+        for r in result.items
+    ]
+    return explainer.explain_many(evidences)
 
 
 def _title(info: dict) -> str:
@@ -130,7 +149,7 @@ def _emit(cfg: DictConfig, payload: dict, line: str) -> None:
 
 
 def render_table(rows: list[dict]) -> str:
-    """rank | title | year | genres | predicted rating, as aligned plain text."""
+    """rank | title | year | genres | predicted rating as aligned text; an explanation goes under its film."""
     header = ("#", "title", "year", "genres", "predicted")
     body = [
         (
@@ -143,9 +162,14 @@ def render_table(rows: list[dict]) -> str:
         for k, r in enumerate(rows, start=1)
     ]
     widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *body]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+
+    def line(cells) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+    lines = [line(header), "  ".join("-" * w for w in widths)]
+    for cells, row in zip(body, rows, strict=True):
+        lines.append(line(cells))
+        if "explanation" in row:
+            why = row["explanation"]
+            lines.append(f"{'':{widths[0]}}  ↳ {why['text']} [{why['explainer']}]")
     return "\n".join(lines)

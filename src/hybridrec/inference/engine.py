@@ -89,6 +89,24 @@ class RecommendationEngine:
         if hasattr(self.model, "frozen"):
             self.model.frozen()  # compute every tower output now, not on the first request
 
+    # --- the model's view of the catalog ------------------------------------------------------------
+
+    def item_vectors(self) -> np.ndarray | None:
+        """Unit-length item-tower outputs (the ranking half when there is one); None without towers."""
+        if not hasattr(self, "_item_vectors"):
+            vectors = None
+            if hasattr(self.model, "frozen"):
+                _, items = self.model.frozen()
+                raw = items.ranking if items.ranking is not None else items.rating
+                raw = raw.detach().cpu().numpy().astype(np.float64)
+                vectors = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+            self._item_vectors = vectors
+        return self._item_vectors
+
+    def genre_matrix(self) -> np.ndarray:
+        """(n_items, n_genres) 0/1 matrix over the catalog's genres."""
+        return np.stack([self._genre_masks[g] for g in self.genres], axis=1).astype(np.float64)
+
     # --- validation ------------------------------------------------------------------------------
 
     def user_position(self, user_id) -> int:

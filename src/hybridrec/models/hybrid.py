@@ -145,8 +145,12 @@ class HybridRecModel(nn.Module):
             return torch.rand(n, device=device) < rate
         return torch.zeros(n, dtype=torch.bool, device=device)
 
-    def _encode(self, side: str, rows, content, dropped, history=None) -> Encoded:
-        """Tower outputs for entities ``rows`` (None: unknown entities described by ``content`` alone)."""
+    def _encode(self, side: str, rows, content, dropped, hidden=None) -> Encoded:
+        """Tower outputs for entities ``rows`` (None: unknown entities described by ``content`` alone).
+
+        ``hidden`` = (positions, others): ratings removed from the histories, for training; their
+        share of the implicit vectors is subtracted, so no history matrix is copied.
+        """
         parts = [content] if self.use_content else []
         n = len(content)
         unknown = self.n_users if side == "user" else self.n_items
@@ -160,12 +164,15 @@ class HybridRecModel(nn.Module):
                 implicit = content.new_zeros(n, self.id_dim)
             else:
                 table = self.user_implicit if side == "user" else self.item_implicit
-                matrix = (
-                    history
-                    if history is not None
-                    else (self.user_history if side == "user" else self.item_history)
+                matrix = self.user_history if side == "user" else self.item_history
+                # a product over all rows beats copying most of the matrix first
+                implicit = (
+                    (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
                 )
-                implicit = matrix[rows] @ table.weight
+                if hidden is not None:
+                    positions, others = hidden
+                    share = matrix[rows[positions], others].unsqueeze(1) * table(others)
+                    implicit = implicit.index_add(0, positions, -share)
             parts.append(implicit.masked_fill(dropped.unsqueeze(1), 0.0))
         out = (self.user_tower if side == "user" else self.item_tower)(torch.cat(parts, dim=1))
         bias = (
@@ -177,16 +184,16 @@ class HybridRecModel(nn.Module):
         prior = self.item_prior(ids).squeeze(1) if self.ranking and side == "item" else None
         return Encoded(rating, ranking, bias, prior)
 
-    def encode_users(self, users: torch.Tensor, history: torch.Tensor | None = None) -> Encoded:
+    def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
         """Users without training ratings (and, in training, a random share) take the text-only path."""
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         dropped = cold | self._drop(len(users), self.id_dropout, users.device)
-        return self._encode("user", users, content, dropped, history)
+        return self._encode("user", users, content, dropped, hidden)
 
-    def encode_items(self, items: torch.Tensor, history: torch.Tensor | None = None) -> Encoded:
+    def encode_items(self, items: torch.Tensor, hidden=None) -> Encoded:
         dropped = ~self.item_known[items] | self._drop(len(items), self.id_dropout, items.device)
-        return self._encode("item", items, self.item_content[items], dropped, history)
+        return self._encode("item", items, self.item_content[items], dropped, hidden)
 
     def encode_user_content(self, content: torch.Tensor) -> Encoded:
         """A new user known only by an embedded text."""
@@ -233,20 +240,14 @@ class HybridRecModel(nn.Module):
         The batch's own ratings are removed from the histories the towers read, so every target is
         predicted from the rest of the history, as at test time.
         """
-        user_history = item_history = None
-        if self.use_implicit:
-            user_history = self.user_history.clone()
-            user_history[users, items] = 0.0
-            item_history = self.item_history.clone()
-            item_history[items, users] = 0.0
         unique_users, user_pos = torch.unique(users, return_inverse=True)
-        encoded_users = self.encode_users(unique_users, user_history)
+        encoded_users = self.encode_users(unique_users, hidden=(user_pos, items))
         if self.ranking:  # the softmax needs every item
             all_items = torch.arange(self.n_items, device=items.device)
-            encoded_items, item_pos = self.encode_items(all_items, item_history), items
+            encoded_items, item_pos = self.encode_items(all_items, hidden=(items, users)), items
         else:
             unique_items, item_pos = torch.unique(items, return_inverse=True)
-            encoded_items = self.encode_items(unique_items, item_history)
+            encoded_items = self.encode_items(unique_items, hidden=(item_pos, users))
         losses = {"mse": F.mse_loss(self.rate(encoded_users[user_pos], encoded_items[item_pos]), ratings)}
         if self.ranking:
             liked = ratings >= rank_min_rating

@@ -1,0 +1,1 @@
+"""Explanations: evidence from the data and the model, then a sentence (Gemini, or grounded offline)."""
