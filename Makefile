@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format serve clean
+.PHONY: help install train test test-all lint format serve clean bench results
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-10s %s\n", $$1, $$2}'
@@ -45,3 +45,6 @@ format: install ## ruff: fix what can be fixed and format
 clean: ## remove caches and build leftovers (keeps .venv, data and outputs)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+serve: install ## serve the newest trained bundle on http://127.0.0.1:8000 (docs at /docs; ARGS="port=9000")
+	$(BIN)/python serve.py $(ARGS)

@@ -173,3 +173,40 @@ def render_table(rows: list[dict]) -> str:
             why = row["explanation"]
             lines.append(f"{'':{widths[0]}}  ↳ {why['text']} [{why['explainer']}]")
     return "\n".join(lines)
+
+
+@exits_cleanly
+def run_serve(cfg: DictConfig) -> None:
+    """Check the bundle first (one clear line if it is missing or corrupt), then start uvicorn."""
+    import json
+    import os
+
+    import uvicorn
+    from omegaconf import OmegaConf
+
+    from hybridrec.inference.bundle import find_bundle, verify_bundle
+
+    bundle = find_bundle(cfg.bundle, cfg.paths.log_dir)
+    verify_bundle(bundle)
+    settings = {
+        "BUNDLE": str(bundle),
+        "SEARCH_ROOT": str(cfg.paths.log_dir),
+        "EMBEDDING_CACHE": str(cfg.paths.embedding_cache),
+        "EXPLANATION_CACHE": str(cfg.paths.explanation_cache),
+        "EXPLAINER": json.dumps(OmegaConf.to_container(cfg.explainer, resolve=True)),
+        "MAX_TEXT_CHARS": str(cfg.max_text_chars),
+        "MAX_BODY_BYTES": str(cfg.max_body_bytes),
+        "CORS_ORIGINS": json.dumps(list(cfg.cors_origins)),
+    }
+    for key, value in settings.items():  # workers are separate processes: they read their settings from here
+        os.environ[f"HYBRIDREC_{key}"] = value
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "hybridrec.api.app:create_app",
+        factory=True,
+        host=cfg.host,
+        port=int(cfg.port),
+        workers=int(cfg.workers),
+        log_level=cfg.log_level,
+        timeout_graceful_shutdown=cfg.graceful_shutdown_s,
+    )

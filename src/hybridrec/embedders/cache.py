@@ -79,7 +79,8 @@ class CachedEmbedder(Embedder):
         for name in ("requested", "cached", "embedded", "seconds"):
             setattr(self.total, name, getattr(self.total, name) + getattr(self.last, name))
         if missing:
-            log.info(
+            log.log(
+                logging.INFO if len(missing) >= 10 else logging.DEBUG,  # a service embeds one text a request
                 "embedded %d new texts with %s in %.1fs (%d of %d found in the cache)",
                 len(missing),
                 self.name,

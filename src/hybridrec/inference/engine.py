@@ -237,7 +237,7 @@ class RecommendationEngine:
         }
 
     def user_info(self, user_id, top: int = 10) -> dict:
-        u = self.user_position(user_id)
+        self.user_position(user_id)  # unknown ids fail here
         row = self.bundle.users.set_index(USER_COL).loc[int(user_id)]
         items, ratings = self.seen_items(user_id)
         order = np.lexsort((items, -ratings))[:top]
@@ -248,7 +248,6 @@ class RecommendationEngine:
             "occupation": str(row["occupation"]),
             "n_ratings": len(items),
             "top_rated": [{**self.item_info(items[k]), "rating": float(ratings[k])} for k in order],
-            "known": bool(u >= 0),
         }
 
 

@@ -1,0 +1,1 @@
+"""The REST service: a FastAPI app over the inference engine."""

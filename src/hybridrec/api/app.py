@@ -1,0 +1,156 @@
+"""The FastAPI app: the engine is loaded once at start-up (lifespan) and kept on ``app.state``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hybridrec import __version__
+from hybridrec.api.routes import catalog, health, recommend
+from hybridrec.api.settings import Settings, get_settings
+from hybridrec.errors import HybridRecError, InvalidInputError, UnknownIdError
+
+log = logging.getLogger("hybridrec.api")
+access_log = logging.getLogger("hybridrec.api.access")
+
+
+def load_state(app: FastAPI, settings: Settings) -> None:
+    """Load the bundle (verified), its embedder and the explainer; done once, before serving."""
+    from omegaconf import OmegaConf
+
+    from hybridrec.explain.gemini import build_explainer
+    from hybridrec.inference.engine import load_engine
+
+    app.state.engine = load_engine(
+        settings.bundle, settings.search_root, settings.embedding_cache, settings.max_text_chars
+    )
+    app.state.explainer = build_explainer(OmegaConf.create(settings.explainer), settings.explanation_cache)
+    app.state.settings = settings
+    engine = app.state.engine
+    log.info(
+        "serving bundle %s (%d users, %d items), explainer %s",
+        engine.bundle.bundle_id,
+        len(engine.user_index),
+        engine.n_items,
+        app.state.explainer.name,
+    )
+
+
+class BodySizeLimit:
+    """413 for request bodies over ``max_bytes``, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    def _rejection(self) -> tuple[Message, Message]:
+        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        return {"type": "http.response.start", "status": 413, "headers": headers}, {
+            "type": "http.response.body",
+            "body": body,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            for message in self._rejection():
+                await send(message)
+            return None
+        received = 0
+        too_large = replaced = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if not too_large:
+                return await send(message)
+            if not replaced and message["type"] == "http.response.start":  # the app's answer to a cut body
+                replaced = True
+                for rejection in self._rejection():
+                    await send(rejection)
+            return None
+
+        return await self.app(scope, counting_receive, guarded_send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        load_state(app, settings)
+        yield
+
+    app = FastAPI(
+        title="hybridrec",
+        version=__version__,
+        description=(
+            "Hybrid movie recommendations: ratings joined with LLM embeddings of user and movie profiles. "
+            "Known users by `user_id`, new users by a free-text `user_text` (cold start)."
+        ),
+        lifespan=lifespan,
+        responses={413: {"description": "request body too large"}},
+    )
+    for router in (health.router, recommend.router, catalog.router):
+        app.include_router(router)
+
+    @app.exception_handler(UnknownIdError)
+    async def unknown_id(request: Request, err: UnknownIdError):
+        return JSONResponse({"detail": str(err)}, status_code=404)
+
+    @app.exception_handler(InvalidInputError)
+    async def invalid_input(request: Request, err: InvalidInputError):
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @app.exception_handler(HybridRecError)
+    async def service_error(request: Request, err: HybridRecError):
+        log.error("request failed: %s", err)
+        return JSONResponse({"detail": str(err)}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError):
+        # input values are left out of the echo: they may be long, or private
+        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in err.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def access_logging(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        access_log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,163 @@
+"""Request and response models: bounds here make bad input a 422 before any code runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_TEXT = 2000  # the schema's bound; the service's own limit (settings.max_text_chars) may be lower
+MAX_N = 100
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _UserChoice(_Request):
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="a known user")
+    user_text: str | None = Field(
+        None, min_length=1, max_length=MAX_TEXT, description="or a new user described in words (cold start)"
+    )
+
+    @model_validator(mode="after")
+    def exactly_one_user(self):
+        if (self.user_id is None) == (self.user_text is None):
+            raise ValueError("give exactly one of user_id or user_text")
+        return self
+
+
+class PredictRequest(_UserChoice):
+    item_id: int = Field(..., ge=1, le=2**31 - 1)
+
+    model_config = ConfigDict(
+        **_Request.model_config,
+        json_schema_extra={
+            "examples": [
+                {"user_id": 1, "item_id": 50},
+                {"user_text": "Age: 33, gender: M, occupation: engineer. Loves sci-fi.", "item_id": 50},
+            ]
+        },
+    )
+
+
+class PredictResponse(BaseModel):
+    rating: float = Field(..., description="predicted rating, 1..5")
+    item_id: int
+    title: str
+    user_id: int | None = None
+    cold_start: bool
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"rating": 4.42, "item_id": 50, "title": "Star Wars", "user_id": 1, "cold_start": False}
+            ]
+        }
+    )
+
+
+class RecommendRequest(_UserChoice):
+    n: int = Field(10, ge=1, le=MAX_N, description="length of the list")
+    exclude_seen: bool = Field(True, description="leave out films the user already rated")
+    genres: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None, max_length=19, description="keep only films of these genres"
+    )
+    explain: bool = Field(False, description="add a one- or two-sentence reason per film")
+
+    model_config = ConfigDict(
+        **_Request.model_config,
+        json_schema_extra={
+            "examples": [
+                {"user_id": 1, "n": 10},
+                {
+                    "user_text": "Age: 33, gender: M, occupation: software engineer. Enjoys sci-fi and action movies.",
+                    "n": 5,
+                    "genres": ["Sci-Fi"],
+                    "explain": True,
+                },
+            ]
+        },
+    )
+
+
+class ExplanationOut(BaseModel):
+    text: str
+    explainer: str = Field(..., description="which explainer wrote it: 'grounded' or a Gemini model")
+
+
+class RecommendedItem(BaseModel):
+    item_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    score: float | None = Field(..., description="predicted rating, 1..5")
+    explanation: ExplanationOut | None = None
+
+
+class RecommendResponse(BaseModel):
+    items: list[RecommendedItem]
+    cold_start: bool
+    explainer: str | None = Field(None, description="the explainer used, when explanations were asked for")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "item_id": 172,
+                            "title": "The Empire Strikes Back",
+                            "year": 1980,
+                            "genres": ["Action", "Adventure", "Sci-Fi"],
+                            "score": 4.38,
+                            "explanation": {
+                                "text": "Because you rated *Star Wars* 5★ — like it, *The Empire Strikes Back* is an action and sci-fi film; predicted 4.4★.",
+                                "explainer": "grounded",
+                            },
+                        }
+                    ],
+                    "cold_start": False,
+                    "explainer": "grounded",
+                }
+            ]
+        }
+    )
+
+
+class HealthResponse(BaseModel):
+    status: str
+    bundle_id: str
+    model: str | None
+    embedder: str | None
+    n_users: int
+    n_items: int
+    cv_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class RatedItem(BaseModel):
+    item_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    rating: float
+
+
+class UserResponse(BaseModel):
+    user_id: int
+    age: int
+    gender: str
+    occupation: str
+    n_ratings: int
+    top_rated: list[RatedItem]
+
+
+class ItemResponse(BaseModel):
+    item_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list

@@ -1,0 +1,222 @@
+"""The REST service on a bundle trained on the synthetic data: endpoints, errors, schema, fuzzing, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import schemathesis
+from conftest import REPO_ROOT
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from test_engine import KIDS_TEXT, SCIFI_TEXT
+
+from hybridrec.api.app import create_app, load_state
+from hybridrec.api.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def api_settings(trained_bundle):
+    return Settings(
+        bundle=str(trained_bundle),
+        search_root="/nonexistent",
+        embedding_cache=os.environ["HYBRIDREC_CACHE_DIR"] + "/e.sqlite3",
+        max_body_bytes=16 * 1024,
+    )
+
+
+@pytest.fixture(scope="module")
+def client(api_settings):
+    with TestClient(create_app(api_settings)) as test_client:
+        yield test_client
+
+
+def test_health(client):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["n_users"] == 60 and body["n_items"] == 60
+    assert body["bundle_id"] and body["embedder"].startswith("hashing")
+
+
+def test_predict_known_and_text_users(client, engine):
+    known = client.post("/predict", json={"user_id": 1, "item_id": 2}).json()
+    assert known["rating"] == pytest.approx(engine.predict(1, 2), abs=1e-4) and not known["cold_start"]
+    text = client.post("/predict", json={"user_text": SCIFI_TEXT, "item_id": 2}).json()
+    assert 1 <= text["rating"] <= 5 and text["cold_start"] and text["title"] == engine.item_info(2)["title"]
+
+
+def test_recommend_known_user(client, engine):
+    body = client.post("/recommend", json={"user_id": 5, "n": 7}).json()
+    assert [i["item_id"] for i in body["items"]] == [r.item_id for r in engine.recommend(5, n=7).items]
+    assert body["cold_start"] is False and body["explainer"] is None
+    seen, _ = engine.seen_items(5)
+    assert not {i["item_id"] for i in body["items"]} & set(seen)
+    with_seen = client.post("/recommend", json={"user_id": 5, "n": 60, "exclude_seen": False}).json()
+    assert len(with_seen["items"]) == 60
+
+
+def test_recommend_text_users_with_genres_and_explanations(client):
+    scifi = client.post("/recommend", json={"user_text": SCIFI_TEXT, "n": 5}).json()
+    kids = client.post("/recommend", json={"user_text": KIDS_TEXT, "n": 5}).json()
+    assert scifi["cold_start"] and scifi["items"] != kids["items"]
+    horror = client.post(
+        "/recommend", json={"user_id": 1, "genres": ["Horror"], "n": 3, "explain": True}
+    ).json()
+    assert all("Horror" in i["genres"] for i in horror["items"])
+    assert horror["explainer"] == "grounded"
+    assert all(
+        i["explanation"]["explainer"] == "grounded" and i["explanation"]["text"] for i in horror["items"]
+    )
+
+
+def test_users_and_items(client, engine):
+    user = client.get("/users/1").json()
+    assert user["user_id"] == 1 and user["n_ratings"] == len(engine.seen_items(1)[0])
+    ratings = [r["rating"] for r in user["top_rated"]]
+    assert ratings == sorted(ratings, reverse=True)
+    assert client.get("/items/3").json()["title"] == engine.item_info(3)["title"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "status", "detail"),
+    [
+        ("get", "/users/99999", None, 404, "unknown user_id 99999"),
+        ("get", "/items/99999", None, 404, "unknown item_id 99999"),
+        ("post", "/predict", {"user_id": 99999, "item_id": 1}, 404, "unknown user_id 99999"),
+        ("post", "/predict", {"user_id": 1, "item_id": 99999}, 404, "unknown item_id 99999"),
+        ("post", "/recommend", {"user_id": 99999}, 404, "unknown user_id 99999"),
+        ("post", "/recommend", {}, 422, "give exactly one of user_id or user_text"),
+        (
+            "post",
+            "/recommend",
+            {"user_id": 1, "user_text": "hi"},
+            422,
+            "give exactly one of user_id or user_text",
+        ),
+        ("post", "/recommend", {"user_text": ""}, 422, "at least 1 character"),
+        ("post", "/recommend", {"user_text": "   "}, 422, "user_text is empty"),
+        ("post", "/recommend", {"user_text": "x" * 2001}, 422, "at most 2000 characters"),
+        ("post", "/recommend", {"user_id": 1, "n": 0}, 422, "greater than or equal to 1"),
+        ("post", "/recommend", {"user_id": 1, "n": 101}, 422, "less than or equal to 100"),
+        ("post", "/recommend", {"user_id": "1"}, 422, "valid integer"),
+        ("post", "/recommend", {"user_id": 1, "n": 2.5}, 422, "valid integer"),
+        ("post", "/recommend", {"user_id": 1, "genres": ["Opera"]}, 422, "unknown genre 'Opera'"),
+        ("post", "/recommend", {"user_id": 1, "colour": "red"}, 422, "Extra inputs are not permitted"),
+        ("get", "/users/abc", None, 422, "valid integer"),
+        ("get", "/users/0", None, 422, "greater than or equal to 1"),
+    ],
+)
+def test_errors_are_clear_4xx(client, method, path, payload, status, detail):
+    response = client.request(method.upper(), path, json=payload)
+    assert response.status_code == status, response.text
+    assert detail in response.text
+
+
+def test_malformed_json_and_oversized_bodies(client):
+    bad = client.post("/recommend", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 422 and "JSON" in bad.text
+    huge = client.post("/recommend", json={"user_text": "y" * 20_000})
+    assert huge.status_code == 413 and "over 16384 bytes" in huge.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit still holds while streaming
+        for _ in range(20):
+            yield b" " * 1024
+
+    streamed = client.post("/recommend", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_openapi_documents_every_endpoint_with_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/predict", "/recommend", "/users/{user_id}", "/items/{item_id}"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["RecommendRequest"]["examples"] and schemas["RecommendResponse"]["examples"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_fuzzing_the_schema_finds_no_server_errors(api_settings):
+    """Schemathesis generates requests from the OpenAPI spec (valid and invalid); none may get a 5xx."""
+    from hypothesis import given
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.generation.modes import GenerationMode
+
+    app = create_app(api_settings)
+    load_state(app, api_settings)  # schemathesis calls the app without running its lifespan
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 5
+    for operation, mode in [(op, mode) for op in operations for mode in GenerationMode]:
+
+        @given(case=operation.as_strategy(mode))
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case):
+            response = case.call()
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} {case.body!r}: {response.status_code}"
+            )
+
+        try:
+            no_server_error()
+        except Unsatisfiable:
+            assert mode == GenerationMode.NEGATIVE  # nothing invalid to send to an endpoint without inputs
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_real_server_process_over_http(trained_bundle, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "HYBRIDREC_CACHE_DIR": str(tmp_path)}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "serve.py"),
+            f"bundle={trained_bundle}",
+            f"port={port}",
+            "log_level=warning",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.25)
+        else:
+            pytest.fail(f"server did not start: {server.stderr.read() if server.poll() is not None else ''}")
+        assert httpx.post(f"{base}/recommend", json={"user_id": 2, "n": 3}).json()["items"]
+        assert httpx.post(f"{base}/recommend", json={"user_id": -1}).status_code == 422
+        assert httpx.get(f"{base}/health").status_code == 200  # still up after bad input
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+    assert server.returncode == 0
+
+
+def test_serve_exits_with_one_line_when_the_bundle_is_missing(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "serve.py"), f"bundle={tmp_path / 'missing'}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no model bundle at {tmp_path / 'missing'}; pass a bundle folder or a training run folder that holds one"
+    ]
