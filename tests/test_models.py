@@ -85,6 +85,8 @@ def test_towers_run_once_per_distinct_user_and_item(context):
         {"id_emb_dim": 0, "implicit": False, "biases": False},  # the pure content model
         {"content": False},  # IDs only
         {"implicit": False},
+        {"explicit": True},
+        {"ranking": True},
         {"depth": 0},  # linear towers
     ],
 )
@@ -106,11 +108,9 @@ def test_cold_users_read_their_demographic_text_only(movielens):
     model = _model(context).eval()
     cold = int(movielens.user_index.to_index(split.cold_users[:1])[0])
     assert not model.user_known[cold]
-    vec, bias = model.encode_users(torch.tensor([cold]))
-    by_text, text_bias = model.encode_user_content(
-        torch.from_numpy(context.embeddings.user_demographic[[cold]])
-    )
-    assert torch.allclose(vec, by_text) and torch.allclose(bias, text_bias)
+    encoded = model.encode_users(torch.tensor([cold]))
+    by_text = model.encode_user_content(torch.from_numpy(context.embeddings.user_demographic[[cold]]))
+    assert torch.allclose(encoded.rating, by_text.rating) and torch.allclose(encoded.bias, by_text.bias)
 
 
 def test_rate_all_agrees_with_rate(context):
@@ -118,8 +118,8 @@ def test_rate_all_agrees_with_rate(context):
     with torch.no_grad():
         users = model.encode_users(torch.arange(3))
         items = model.encode_items(torch.arange(4))
-        matrix = model.rate_all(*users, *items)
-        pairs = model.rate(users[0][[1]], users[1][[1]], items[0][[2]], items[1][[2]])
+        matrix = model.rate_all(users, items)
+        pairs = model.rate(users[[1]], items[[2]])
     assert matrix.shape == (3, 4)
     assert matrix[1, 2].item() == pytest.approx(pairs.item(), abs=1e-5)
 
@@ -130,3 +130,29 @@ def test_id_dropout_is_off_in_eval(context):
     b = model(torch.tensor([0, 1]), torch.tensor([2, 3]))
     assert torch.equal(a, b)
     assert not math.isnan(float(np.asarray(a.detach()).sum()))
+
+
+def test_training_hides_the_batch_ratings_from_the_history_bags(context):
+    """A target rating must not be readable from the histories: removing it changes nothing else."""
+    model = _model(context, implicit=True, explicit=True, dropout=0.0).eval()
+    users = torch.from_numpy(context.fit.users[:5])
+    items = torch.from_numpy(context.fit.items[:5])
+    hidden = model.encode_users(
+        torch.unique(users), hidden=(torch.unique(users, return_inverse=True)[1], items)
+    )
+    changed = model.user_explicit.clone()
+    changed[users, items] = 0.0
+    changed_implicit = model.user_implicit.clone()
+    changed_implicit[users, items] = 0.0
+    model.user_explicit, model.user_implicit = changed, changed_implicit
+    recomputed = model.encode_users(torch.unique(users))
+    assert torch.allclose(hidden.rating, recomputed.rating, atol=1e-5)
+
+
+def test_ranking_loss_ignores_the_rest_of_the_history(context):
+    model = _model(context, ranking=True).eval()
+    users = torch.from_numpy(context.fit.users[:64])
+    items = torch.from_numpy(context.fit.items[:64])
+    ratings = torch.full((64,), 5.0)
+    losses = model.training_losses(users, items, ratings)
+    assert set(losses) == {"mse", "rank"} and torch.isfinite(losses["rank"])

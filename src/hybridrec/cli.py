@@ -208,5 +208,6 @@ def run_serve(cfg: DictConfig) -> None:
         port=int(cfg.port),
         workers=int(cfg.workers),
         log_level=cfg.log_level,
+        access_log=False,  # the app logs each request itself, with its latency
         timeout_graceful_shutdown=cfg.graceful_shutdown_s,
     )

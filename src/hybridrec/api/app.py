@@ -44,6 +44,32 @@ def load_state(app: FastAPI, settings: Settings) -> None:
     )
 
 
+class AccessLog:
+    """One line per request: method, path, status, latency. Never bodies (they may hold private text)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                elapsed = (time.perf_counter() - started) * 1000
+                access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+
+
 class BodySizeLimit:
     """413 for request bodies over ``max_bytes``, whether announced by Content-Length or streamed."""
 
@@ -153,4 +179,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["content-type"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
     return app

@@ -1,8 +1,9 @@
 """HybridRecModel: a user tower and an item tower over frozen LLM embeddings, joined by cosine similarity.
 
 Each tower reads its side's frozen content vector and, when enabled, the collaborative half: a
-trainable ID embedding and an implicit-feedback vector (SVD++-style: the normalised sum of
-embeddings of the items a user rated, or of the users who rated an item — training ratings only).
+trainable ID embedding and history bags — the normalised sum of embeddings of the items a user rated
+(or of the users who rated an item), unweighted (``implicit``, SVD++-style) and weighted by the
+centred rating (``explicit``): training ratings only.
 IDs are dropped at random during training so the same towers also work from text alone (cold start).
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
@@ -58,6 +59,7 @@ class HybridRecModel(nn.Module):
         content: bool = True,
         id_emb_dim: int = 32,
         implicit: bool = True,
+        explicit: bool = False,
         biases: bool = True,
         id_dropout: float = 0.0,
         cold_start_rate: float = 0.0,
@@ -70,7 +72,9 @@ class HybridRecModel(nn.Module):
         self.n_users, self.n_items = n_users, n_items
         self.use_content = content
         self.id_dim = max(int(id_emb_dim), 0)
-        self.use_implicit = implicit and self.id_dim > 0
+        self.bags = [
+            name for name, on in (("implicit", implicit), ("explicit", explicit)) if on and self.id_dim > 0
+        ]
         self.use_biases = biases
         self.id_dropout = id_dropout
         self.cold_start_rate = cold_start_rate
@@ -78,7 +82,7 @@ class HybridRecModel(nn.Module):
         self.out_dim = out_dim
         self.mapping = mapping
 
-        in_dim = (content_dim if content else 0) + self.id_dim * (2 if self.use_implicit else 1)
+        in_dim = (content_dim if content else 0) + self.id_dim * (1 + len(self.bags))
         tower_out = out_dim * (2 if ranking else 1)
         tower_args = dict(
             hidden=hidden, depth=depth, out_dim=tower_out, dropout=dropout, activation=activation, taper=taper
@@ -89,9 +93,9 @@ class HybridRecModel(nn.Module):
         if self.id_dim:
             self.user_id = _table(n_users + 1, self.id_dim, std=0.05)
             self.item_id = _table(n_items + 1, self.id_dim, std=0.05)
-        if self.use_implicit:
-            self.user_implicit = _table(n_items, self.id_dim, std=0.05)  # items a user rated
-            self.item_implicit = _table(n_users, self.id_dim, std=0.05)  # users who rated an item
+        # history bags: user_bags embed the items a user rated, item_bags the users who rated an item
+        self.user_bags = nn.ModuleDict({b: _table(n_items, self.id_dim, std=0.05) for b in self.bags})
+        self.item_bags = nn.ModuleDict({b: _table(n_users, self.id_dim, std=0.05) for b in self.bags})
         if biases:
             self.user_bias = _table(n_users + 1, 1, std=0.0)
             self.item_bias = _table(n_items + 1, 1, std=0.0)
@@ -105,9 +109,10 @@ class HybridRecModel(nn.Module):
             ("item_content", (n_items, content_dim)),
         ):
             self.register_buffer(name, torch.zeros(shape), persistent=False)
-        # implicit feedback as normalised interaction matrices: row u holds 1/sqrt(|N(u)|) on u's items
-        self.register_buffer("user_history", torch.zeros(0), persistent=False)
-        self.register_buffer("item_history", torch.zeros(0), persistent=False)
+        # each bag's weights as a matrix: row u holds 1/sqrt(|N(u)|) (times r - mean for explicit) on u's items
+        for bag in self.bags:
+            self.register_buffer(f"user_{bag}", torch.zeros(0), persistent=False)
+            self.register_buffer(f"item_{bag}", torch.zeros(0), persistent=False)
         self.register_buffer("seen", torch.zeros(n_users, n_items, dtype=torch.bool), persistent=False)
         self.register_buffer("user_known", torch.zeros(n_users, dtype=torch.bool), persistent=False)
         self.register_buffer("item_known", torch.zeros(n_items, dtype=torch.bool), persistent=False)
@@ -124,9 +129,19 @@ class HybridRecModel(nn.Module):
         elif self.use_content:
             raise ValueError("this model reads content embeddings, but the context has none")
         fit = context.fit
-        if self.use_implicit:
-            self.user_history = history_matrix(fit.users, fit.items, self.n_users, self.n_items).to(device)
-            self.item_history = history_matrix(fit.items, fit.users, self.n_items, self.n_users).to(device)
+        centred = fit.ratings - context.global_mean
+        for bag in self.bags:
+            weights = None if bag == "implicit" else centred
+            setattr(
+                self,
+                f"user_{bag}",
+                history_matrix(fit.users, fit.items, self.n_users, self.n_items, weights).to(device),
+            )
+            setattr(
+                self,
+                f"item_{bag}",
+                history_matrix(fit.items, fit.users, self.n_items, self.n_users, weights).to(device),
+            )
         seen = torch.zeros(self.n_users, self.n_items, dtype=torch.bool)
         seen[torch.from_numpy(fit.users), torch.from_numpy(fit.items)] = True
         self.seen = seen.to(device)
@@ -159,21 +174,19 @@ class HybridRecModel(nn.Module):
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
             parts.append((self.user_id if side == "user" else self.item_id)(ids))
-        if self.use_implicit:
+        for bag in self.bags:
             if rows is None:
-                implicit = content.new_zeros(n, self.id_dim)
+                vector = content.new_zeros(n, self.id_dim)
             else:
-                table = self.user_implicit if side == "user" else self.item_implicit
-                matrix = self.user_history if side == "user" else self.item_history
+                table = (self.user_bags if side == "user" else self.item_bags)[bag]
+                matrix = getattr(self, f"{side}_{bag}")
                 # a product over all rows beats copying most of the matrix first
-                implicit = (
-                    (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
-                )
+                vector = (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
                 if hidden is not None:
                     positions, others = hidden
                     share = matrix[rows[positions], others].unsqueeze(1) * table(others)
-                    implicit = implicit.index_add(0, positions, -share)
-            parts.append(implicit.masked_fill(dropped.unsqueeze(1), 0.0))
+                    vector = vector.index_add(0, positions, -share)
+            parts.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
         out = (self.user_tower if side == "user" else self.item_tower)(torch.cat(parts, dim=1))
         bias = (
             (self.user_bias if side == "user" else self.item_bias)(ids).squeeze(1)
@@ -285,10 +298,17 @@ def _table(rows: int, dim: int, std: float) -> nn.Embedding:
     return table
 
 
-def history_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> torch.Tensor:
-    """Dense (n_rows, n_cols) with 1/sqrt(|row's history|) where a rating exists."""
+def history_matrix(
+    rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, weights=None
+) -> torch.Tensor:
+    """Dense (n_rows, n_cols) with weight/sqrt(|row's history|) where a rating exists (weight 1 by default).
+
+    Dense because MovieLens 100K's 943 x 1,682 matrix is 6 MB and a dense product is the fastest here.
+    """
     counts = np.bincount(rows, minlength=n_rows).astype(np.float32)
     values = 1.0 / np.sqrt(np.maximum(counts, 1.0))[rows]
+    if weights is not None:
+        values = values * weights
     matrix = torch.zeros(n_rows, n_cols)
     matrix[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(values.astype(np.float32))
     return matrix
