@@ -93,3 +93,4 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     rows = [line for line in table.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")]
     assert len(rows) == 2 and {r.split("|")[2].strip() for r in rows} == {"8", "16"}
     assert "rmse_mean" in table and "Sweep" in result.stdout
+    assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(b"\x89PNG")

@@ -100,4 +100,8 @@ class SweepSummary(Callback):
             header += "Fixed for every job: " + " ".join(f"`{f}`" for f in fixed) + "\n\n"
         write_text(sweep_dir / "sweep_summary.md", header + table + "\n")
         write_json(sweep_dir / "sweep_summary.json", {"monitor": metric, "mode": mode, "jobs": rows})
+        if swept:
+            from hybridrec.evaluation.plots import plot_sweep
+
+            plot_sweep(rows, sorted(swept), sweep_dir / "sweep_summary.png")
         print(header + table)

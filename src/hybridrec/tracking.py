@@ -69,3 +69,38 @@ def close_loggers(loggers) -> None:
         experiment = getattr(logger, "_experiment", None)
         if experiment is not None and hasattr(experiment, "finish"):
             experiment.finish()
+
+
+def log_cv_summary(cfg, payload: dict, plots: list[Path], run_name: str) -> None:
+    """With the W&B logger: one more run in the CV's group holding the summary table, numbers and plots."""
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if not wandb_cfg:
+        return
+    import pandas as pd
+    import wandb
+
+    offline = wandb_cfg.get("offline")
+    if offline is None:
+        offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_is_logged_in()
+    save_dir = Path(cfg.paths.output_dir)
+    run = wandb.init(
+        project=wandb_cfg.get("project", "hybridrec"),
+        entity=wandb_cfg.get("entity"),
+        group=run_name,
+        name=f"{run_name}-summary",
+        job_type="cv-summary",
+        dir=str(save_dir),
+        mode="offline" if offline else "online",
+        tags=list(wandb_cfg.get("tags") or []),
+        reinit="create_new",
+    )
+    try:
+        rows = [{"model": payload.get("model_name", "model"), **r} for r in payload["folds"]]
+        for name, baseline in (payload.get("baselines") or {}).items():
+            rows += [{"model": name, **r} for r in baseline["folds"]]
+        table = pd.DataFrame(rows).drop(columns=["best_epoch"], errors="ignore")
+        run.log({"cv/folds": wandb.Table(dataframe=table)})
+        run.log({f"cv/{path.stem}": wandb.Image(str(path)) for path in plots})
+        run.summary.update({f"cv/{k}": v for k, v in payload.items() if k.endswith(("_mean", "_std"))})
+    finally:
+        run.finish()

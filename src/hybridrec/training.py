@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,6 +32,8 @@ class FittedFold:
     best_epoch: int | None
     val_score: float  # the monitored validation metric of the chosen weights
     train_seconds: float
+    history: pd.DataFrame | None = None  # per-epoch metrics (Lightning models)
+    test_metrics: dict | None = None  # what ``evaluate`` returned, also sent to the fold's loggers
 
 
 def build_datamodule(cfg: DictConfig, protocol: str, fold: int, embedder) -> MovieLensDataModule:
@@ -40,9 +44,20 @@ def build_datamodule(cfg: DictConfig, protocol: str, fold: int, embedder) -> Mov
 
 
 def fit_fold(
-    cfg: DictConfig, protocol: str, fold: int, embedder, fold_dir: Path, run_name: str, fold_name: str
+    cfg: DictConfig,
+    protocol: str,
+    fold: int,
+    embedder,
+    fold_dir: Path,
+    run_name: str,
+    fold_name: str,
+    evaluate: Callable | None = None,
 ) -> FittedFold:
-    """Seed, build the fold's data and a fresh model, and fit it; validation chooses the weights."""
+    """Seed, build the fold's data and a fresh model, and fit it; validation chooses the weights.
+
+    ``evaluate(model, datamodule) -> dict`` runs on the chosen weights before the fold's loggers
+    close, so its test metrics reach them (W&B, CSV) too.
+    """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg, protocol, fold, embedder)
     model = instantiate(cfg.model)(context=datamodule.context)
@@ -52,12 +67,13 @@ def fit_fold(
         )
     started = time.perf_counter()
     if isinstance(model, L.LightningModule):
-        epochs, best_epoch, val_score = _fit_lightning(cfg, model, datamodule, fold_dir, run_name, fold_name)
-    else:
-        model.fit(datamodule.context)
-        epochs, best_epoch = 0, None
-        val_score = validation_score(cfg, model, datamodule)
-    return FittedFold(model, datamodule, epochs, best_epoch, val_score, time.perf_counter() - started)
+        return _fit_lightning(cfg, model, datamodule, fold_dir, run_name, fold_name, evaluate, started)
+    model.fit(datamodule.context)
+    seconds = time.perf_counter() - started
+    metrics = evaluate(model, datamodule) if evaluate else None
+    return FittedFold(
+        model, datamodule, 0, None, validation_score(cfg, model, datamodule), seconds, None, metrics
+    )
 
 
 def validation_metrics(model: Recommender, datamodule: MovieLensDataModule) -> dict[str, float]:
@@ -81,6 +97,31 @@ def validation_score(cfg: DictConfig, model: Recommender, datamodule: MovieLensD
     return validation_metrics(model, datamodule).get(cfg.monitor.metric, float("nan"))
 
 
+class EpochHistory(L.Callback):
+    """Keeps every epoch's logged metrics, whatever loggers are configured (for the learning-curve plot)."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "train/"))}
+        )
+        self.rows.append(row)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.rows and self.rows[-1]["epoch"] == trainer.current_epoch + 1:
+            self.rows[-1].update(
+                {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "train/"))}
+            )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
 class RankingValidation(L.Callback):
     """Logs the validation ranking metrics each epoch, so early stopping can monitor ``val/ndcg@10``."""
 
@@ -96,10 +137,13 @@ class RankingValidation(L.Callback):
                 pl_module.log(f"val/{key}", value, on_epoch=True)
 
 
-def _fit_lightning(cfg, model, datamodule, fold_dir: Path, run_name: str, fold_name: str):
+def _fit_lightning(
+    cfg, model, datamodule, fold_dir: Path, run_name, fold_name, evaluate, started
+) -> FittedFold:
     fold_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks.append(RankingValidation(datamodule))
+    history = EpochHistory()
+    callbacks += [RankingValidation(datamodule), history]
     checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
     if checkpoint is not None:
         checkpoint.dirpath = str(fold_dir / "checkpoints")
@@ -120,8 +164,17 @@ def _fit_lightning(cfg, model, datamodule, fold_dir: Path, run_name: str, fold_n
             best_epoch = int(state.get("epoch", -1)) + 1
         if len(datamodule.test):
             trainer.test(model, datamodule=datamodule, verbose=False)
+        seconds = time.perf_counter() - started
+        metrics = evaluate(model, datamodule) if evaluate else None
+        if metrics:
+            numbers = {
+                f"test/{k.removeprefix('test_')}": v for k, v in metrics.items() if isinstance(v, float)
+            }
+            for logger in loggers:
+                logger.log_metrics(numbers, step=trainer.global_step)
         # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch bounds it
         epochs = max(trainer.current_epoch, best_epoch or 0)
-        return epochs, best_epoch, validation_score(cfg, model, datamodule)
+        val_score = validation_score(cfg, model, datamodule)
+        return FittedFold(model, datamodule, epochs, best_epoch, val_score, seconds, history.frame(), metrics)
     finally:
         close_loggers(loggers)

@@ -1,4 +1,8 @@
-"""Cross-validation: one run = one CV result. Every fold gets a fresh model, trainer and logger."""
+"""Cross-validation: one run = one CV result. Every fold gets a fresh model, trainer and logger.
+
+The baselines of the ``baselines`` group are fitted on the same folds and evaluated by the same
+code, so the summary, its table and its plots always show the model beside them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,20 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
+from hybridrec.data.datamodule import MovieLensDataModule
 from hybridrec.evaluation.metrics import rating_metrics
 from hybridrec.evaluation.ranking import evaluate_ranking
 from hybridrec.evaluation.report import markdown_table, summarize_folds, write_cv_summary
 from hybridrec.io import atomic_write
-from hybridrec.training import FittedFold, fit_fold
+from hybridrec.models.base import Recommender
+from hybridrec.tracking import log_cv_summary
+from hybridrec.training import fit_fold, validation_score
 
 log = logging.getLogger(__name__)
+
+NAN_RATINGS = {"rmse": float("nan"), "mae": float("nan")}
 
 
 @dataclass
@@ -27,6 +37,7 @@ class CVResult:
     markdown: str
     rows: list[dict] = field(default_factory=list)
     monitor_mean: float = float("nan")
+    plots: list[Path] = field(default_factory=list)
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -34,11 +45,23 @@ def run_name(cfg: DictConfig) -> str:
     return Path(cfg.paths.output_dir).name
 
 
-def evaluate_fold(fitted: FittedFold, fold: int, fold_dir: Path) -> dict:
-    """Test metrics of a fitted fold; writes ``test_predictions.csv``."""
-    dm = fitted.datamodule
-    model = fitted.model
-    predictions = model.predict(dm.test.users, dm.test.items)  # NaN from ranking-only models
+def evaluate_model(model: Recommender, dm: MovieLensDataModule) -> tuple[dict, np.ndarray]:
+    """Test and validation metrics of a fitted model on its fold, and its test predictions."""
+    rates = model.predicts_ratings
+    predictions = model.predict(dm.test.users, dm.test.items) if rates else np.full(len(dm.test), np.nan)
+    rating = rating_metrics(predictions, dm.test.ratings) if rates else NAN_RATINGS
+    val = rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings) if rates else NAN_RATINGS
+    ranking = evaluate_ranking(model, dm.train_interactions, dm.test)
+    metrics = {
+        "test_rmse": rating["rmse"],
+        "test_mae": rating["mae"],
+        "val_rmse": val["rmse"],
+        **ranking.summary,
+    }
+    return metrics, predictions
+
+
+def write_predictions(dm: MovieLensDataModule, predictions: np.ndarray, path: Path) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             USER_COL: dm.data.user_index.to_id(dm.test.users),
@@ -47,41 +70,69 @@ def evaluate_fold(fitted: FittedFold, fold: int, fold_dir: Path) -> dict:
             PREDICTION_COL: np.round(predictions, 6),
         }
     )
-    atomic_write(fold_dir / "test_predictions.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    nan = {"rmse": float("nan"), "mae": float("nan")}
-    rating = rating_metrics(predictions, dm.test.ratings) if model.predicts_ratings else nan
-    val = (
-        rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings)
-        if model.predicts_ratings
-        else nan
-    )
-    ranking = evaluate_ranking(model, dm.train_interactions, dm.test)
-    row = {
-        "fold": fold,
-        "test_rmse": rating["rmse"],
-        "test_mae": rating["mae"],
-        "val_rmse": val["rmse"],
-        "val_score": fitted.val_score,
-        "epochs": fitted.epochs,
-        "best_epoch": fitted.best_epoch,
-        "train_seconds": round(fitted.train_seconds, 2),
-        **ranking.summary,
-    }
-    return row
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return frame
+
+
+def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[str, dict]:
+    rows = {}
+    for name, baseline_cfg in (cfg.get("baselines") or {}).items():
+        started = time.perf_counter()
+        model = instantiate(baseline_cfg)(context=dm.context).fit(dm.context)
+        metrics, _ = evaluate_model(model, dm)
+        rows[name] = {
+            "fold": fold,
+            **metrics,
+            "val_score": validation_score(cfg, model, dm),
+            "train_seconds": round(time.perf_counter() - started, 2),
+        }
+    return rows
 
 
 def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     output_dir = Path(cfg.paths.output_dir)
     name = run_name(cfg)
-    rows = []
+    rows: list[dict] = []
+    baseline_rows: dict[str, list[dict]] = {}
+    histories: dict[int, pd.DataFrame] = {}
+    predictions: list[pd.DataFrame] = []
     started = time.perf_counter()
-    for fold in cfg.cv.folds:
+    for fold in (int(f) for f in cfg.cv.folds):
         fold_dir = output_dir / "folds" / str(fold)
+        predicted: dict[str, np.ndarray] = {}
+
+        def evaluate(model, dm, keep=predicted):
+            metrics, keep["test"] = evaluate_model(model, dm)
+            return metrics
+
         fitted = fit_fold(
-            cfg, cfg.cv.protocol, int(fold), embedder, fold_dir, run_name=name, fold_name=f"{name}-fold{fold}"
+            cfg,
+            cfg.cv.protocol,
+            fold,
+            embedder,
+            fold_dir,
+            run_name=name,
+            fold_name=f"{name}-fold{fold}",
+            evaluate=evaluate,
         )
-        row = evaluate_fold(fitted, int(fold), fold_dir)
+        metrics = fitted.test_metrics
+        predictions.append(
+            write_predictions(fitted.datamodule, predicted["test"], fold_dir / "test_predictions.csv")
+        )
+        if fitted.history is not None and not fitted.history.empty:
+            histories[fold] = fitted.history
+            atomic_write(fold_dir / "history.csv", lambda tmp, h=fitted.history: h.to_csv(tmp, index=False))
+        row = {
+            "fold": fold,
+            **metrics,
+            "val_score": fitted.val_score,
+            "epochs": fitted.epochs,
+            "best_epoch": fitted.best_epoch,
+            "train_seconds": round(fitted.train_seconds, 2),
+        }
         rows.append(row)
+        for baseline, baseline_row in run_baselines(cfg, fitted.datamodule, fold).items():
+            baseline_rows.setdefault(baseline, []).append(baseline_row)
         log.info(
             "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (val %s %.4f, %d epochs, %.1fs)",
             fold,
@@ -94,26 +145,65 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
             row["train_seconds"],
         )
     ranking_keys = [k for k in rows[0] if "@" in k]
-    summary = summarize_folds(rows, ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "val_score"])
+    keys = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "val_score"]
+    summary = summarize_folds(rows, keys)
+    baselines = {b: {**summarize_folds(r, keys), "folds": r} for b, r in baseline_rows.items()}
     payload = {
         **summary,
         "model": OmegaConf.select(cfg, "model._target_"),
+        "model_name": fitted.model.name,
         "protocol": cfg.cv.protocol,
         "embedder": OmegaConf.select(cfg, "embedder._target_"),
         "monitor": cfg.monitor.metric,
         "seed": cfg.seed,
         "seconds_total": round(time.perf_counter() - started, 1),
         "folds": rows,
+        "baselines": baselines,
     }
-    columns = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "epochs", "train_seconds"]
-    markdown = "\n".join(
-        [
-            f"# Cross-validation: {name}",
-            "",
-            f"protocol `{cfg.cv.protocol}`, folds {list(cfg.cv.folds)}, seed {cfg.seed}, monitor `{cfg.monitor.metric}`",
-            "",
-            markdown_table(rows, columns, summary),
-        ]
-    )
+    model_name = payload["model_name"]
+    markdown = _markdown(cfg, name, model_name, rows, summary, baselines, ranking_keys)
     write_cv_summary(output_dir, payload, markdown)
-    return CVResult(summary=payload, markdown=markdown, rows=rows, monitor_mean=summary["val_mean"])
+    plots = _plots(cfg, output_dir, model_name, rows, baseline_rows, histories, predictions)
+    log_cv_summary(cfg, payload, plots, name)
+    return CVResult(
+        summary=payload, markdown=markdown, rows=rows, monitor_mean=summary["val_mean"], plots=plots
+    )
+
+
+def _markdown(cfg, name, model_name, rows, summary, baselines, ranking_keys) -> str:
+    columns = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "epochs", "train_seconds"]
+    lines = [
+        f"# Cross-validation: {name}",
+        "",
+        f"protocol `{cfg.cv.protocol}`, folds {list(cfg.cv.folds)}, seed {cfg.seed}, monitor `{cfg.monitor.metric}`",
+        "",
+        markdown_table(rows, columns, summary),
+    ]
+    if baselines:
+        compare = ["rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10", "coverage@10"]
+        lines += [
+            "",
+            "## Beside the baselines (same folds, mean ± std)",
+            "",
+            "| model | " + " | ".join(compare) + " |",
+            "|---" * (len(compare) + 1) + "|",
+        ]
+        for label, stats in [(f"**{model_name}**", summary), *baselines.items()]:
+            cells = []
+            for c in compare:
+                mean, std = stats.get(f"{c}_mean"), stats.get(f"{c}_std")
+                cells.append("–" if mean is None or np.isnan(mean) else f"{mean:.4f} ± {std:.4f}")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plots(cfg, output_dir: Path, model_name, rows, baseline_rows, histories, predictions) -> list[Path]:
+    from hybridrec.evaluation.plots import plot_calibration, plot_cv_summary, plot_learning_curves
+
+    plots = [plot_cv_summary(model_name, rows, baseline_rows, output_dir / "cv_summary.png")]
+    if histories:
+        plots.append(plot_learning_curves(histories, output_dir / "learning_curves.png", cfg.monitor.metric))
+    pooled = pd.concat(predictions, ignore_index=True)
+    if pooled[PREDICTION_COL].notna().any():
+        plots.append(plot_calibration(pooled, output_dir / "calibration.png"))
+    return plots

@@ -1,0 +1,77 @@
+"""Reading finished runs back for analysis (the results notebook): summaries and error breakdowns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
+
+SUMMARY_COLUMNS = ("rmse_mean", "rmse_std", "mae_mean", "ndcg@10_mean", "recall@10_mean", "coverage@10_mean")
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Run folders (with a cv_summary.json) under ``root``, oldest first."""
+    return sorted((p.parent for p in Path(root).glob("**/cv_summary.json")), key=lambda p: p.stat().st_mtime)
+
+
+def runs_table(runs: list[Path]) -> pd.DataFrame:
+    """One row per run: protocol, model, and the headline numbers."""
+    rows = []
+    for run in runs:
+        summary = json.loads((run / "cv_summary.json").read_text())
+        rows.append(
+            {
+                "run": run.name,
+                "protocol": summary.get("protocol"),
+                "model": summary.get("model_name") or summary.get("model"),
+                "folds": len(summary.get("folds", [])),
+                **{c: summary.get(c) for c in SUMMARY_COLUMNS},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def load_predictions(run: str | Path) -> pd.DataFrame:
+    """Every fold's test predictions of a run, with a ``fold`` column."""
+    frames = []
+    for path in sorted(Path(run).glob("folds/*/test_predictions.csv")):
+        frames.append(pd.read_csv(path).assign(fold=int(path.parent.name)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rmse(frame: pd.DataFrame) -> float:
+    return float(np.sqrt(np.mean((frame[PREDICTION_COL] - frame[RATING_COL]) ** 2)))
+
+
+def error_by_activity(
+    predictions: pd.DataFrame, train_counts: pd.Series, bins=(0, 20, 50, 100, 200, 10_000)
+) -> pd.DataFrame:
+    """RMSE by how many training ratings the user had (``train_counts``: ratings per user id)."""
+    activity = predictions[USER_COL].map(train_counts).fillna(0)
+    labels = [
+        f"{lo}-{hi - 1}" if hi < 10_000 else f"{lo}+" for lo, hi in zip(bins[:-1], bins[1:], strict=True)
+    ]
+    groups = pd.cut(activity, bins=list(bins), right=False, labels=labels)
+    return (
+        predictions.assign(activity=groups)
+        .groupby("activity", observed=True)
+        .apply(
+            lambda g: pd.Series({"ratings": len(g), "users": g[USER_COL].nunique(), "rmse": _rmse(g)}),
+            include_groups=False,
+        )
+    )
+
+
+def error_by_genre(predictions: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """RMSE of the test ratings of each genre's films (a film counts for each of its genres)."""
+    genres = items.set_index(ITEM_COL)["genres"]
+    exploded = predictions.assign(genre=predictions[ITEM_COL].map(genres)).explode("genre")
+    table = exploded.groupby("genre").apply(
+        lambda g: pd.Series({"ratings": len(g), "rmse": _rmse(g), "mean_rating": g[RATING_COL].mean()}),
+        include_groups=False,
+    )
+    return table.sort_values("rmse", ascending=False)
