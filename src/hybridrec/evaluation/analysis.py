@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -52,9 +53,7 @@ def error_by_activity(
 ) -> pd.DataFrame:
     """RMSE by how many training ratings the user had (``train_counts``: ratings per user id)."""
     activity = predictions[USER_COL].map(train_counts).fillna(0)
-    labels = [
-        f"{lo}-{hi - 1}" if hi < 10_000 else f"{lo}+" for lo, hi in zip(bins[:-1], bins[1:], strict=True)
-    ]
+    labels = [f"{lo}-{hi - 1}" if hi < 10_000 else f"{lo}+" for lo, hi in itertools.pairwise(bins)]
     groups = pd.cut(activity, bins=list(bins), right=False, labels=labels)
     return (
         predictions.assign(activity=groups)

@@ -34,9 +34,9 @@ def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list
     series = {model_name: rows, **baselines}
     folds = [r["fold"] for r in rows]
     width = 0.8 / len(series)
-    for ax, key, title, better in (
-        (axes[0], "test_rmse", "test RMSE (lower is better)", "min"),
-        (axes[1], "ndcg@10", "NDCG@10 (higher is better)", "max"),
+    for ax, key, title in (
+        (axes[0], "test_rmse", "test RMSE (lower is better)"),
+        (axes[1], "ndcg@10", "NDCG@10 (higher is better)"),
     ):
         drawn = 0
         for k, (name, fold_rows) in enumerate(series.items()):
