@@ -48,3 +48,6 @@ clean: ## remove caches and build leftovers (keeps .venv, data and outputs)
 
 serve: install ## serve the newest trained bundle on http://127.0.0.1:8000 (docs at /docs; ARGS="port=9000")
 	$(BIN)/python serve.py $(ARGS)
+
+results: install ## run the CV experiments behind RESULTS.md (reuses finished ones) and write RESULTS.md
+	$(BIN)/python scripts/results.py $(ARGS)

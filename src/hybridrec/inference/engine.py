@@ -92,15 +92,9 @@ class RecommendationEngine:
     # --- the model's view of the catalog ------------------------------------------------------------
 
     def item_vectors(self) -> np.ndarray | None:
-        """Unit-length item-tower outputs (the ranking half when there is one); None without towers."""
+        """Unit-length item representations from the model's item tower; None for models without towers."""
         if not hasattr(self, "_item_vectors"):
-            vectors = None
-            if hasattr(self.model, "frozen"):
-                _, items = self.model.frozen()
-                raw = items.ranking if items.ranking is not None else items.rating
-                raw = raw.detach().cpu().numpy().astype(np.float64)
-                vectors = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-            self._item_vectors = vectors
+            self._item_vectors = self.model.item_vectors() if hasattr(self.model, "item_vectors") else None
         return self._item_vectors
 
     def genre_matrix(self) -> np.ndarray:

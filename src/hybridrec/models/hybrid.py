@@ -2,8 +2,8 @@
 
 Each tower reads its side's frozen content vector and, when enabled, the collaborative half: a
 trainable ID embedding and history bags — the normalised sum of embeddings of the items a user rated
-(or of the users who rated an item), unweighted (``implicit``, SVD++-style) and weighted by the
-centred rating (``explicit``): training ratings only.
+(or of the users who rated an item), unweighted (``implicit``, SVD++-style), weighted by the
+centred rating (``explicit``), or over the liked (>= 4) ratings only (``liked``): training ratings only.
 IDs are dropped at random during training so the same towers also work from text alone (cold start).
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING
+from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.towers import Tower
@@ -60,8 +60,10 @@ class HybridRecModel(nn.Module):
         id_emb_dim: int = 32,
         implicit: bool = True,
         explicit: bool = False,
+        liked: bool = False,
         biases: bool = True,
         id_dropout: float = 0.0,
+        history_dropout: float = 0.0,
         cold_start_rate: float = 0.0,
         ranking: bool = False,
         rank_scale_init: float = 10.0,
@@ -77,6 +79,7 @@ class HybridRecModel(nn.Module):
         ]
         self.use_biases = biases
         self.id_dropout = id_dropout
+        self.history_dropout = history_dropout
         self.cold_start_rate = cold_start_rate
         self.ranking = ranking
         self.out_dim = out_dim
@@ -129,9 +132,13 @@ class HybridRecModel(nn.Module):
         elif self.use_content:
             raise ValueError("this model reads content embeddings, but the context has none")
         fit = context.fit
-        centred = fit.ratings - context.global_mean
+        weights_of = {
+            "implicit": None,
+            "explicit": fit.ratings - context.global_mean,
+            "liked": (fit.ratings >= RELEVANCE_THRESHOLD).astype(np.float32),
+        }
         for bag in self.bags:
-            weights = None if bag == "implicit" else centred
+            weights = weights_of[bag]
             setattr(
                 self,
                 f"user_{bag}",
@@ -180,10 +187,23 @@ class HybridRecModel(nn.Module):
             else:
                 table = (self.user_bags if side == "user" else self.item_bags)[bag]
                 matrix = getattr(self, f"{side}_{bag}")
-                # a product over all rows beats copying most of the matrix first
-                vector = (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
-                if hidden is not None:
-                    positions, others = hidden
+                if self.training and self.history_dropout > 0:
+                    # denoising: each step sees a random part of every history (and never the targets)
+                    keep = torch.rand_like(matrix) >= self.history_dropout
+                    matrix = matrix * keep / (1.0 - self.history_dropout)
+                    if hidden is not None:
+                        positions, others = hidden
+                        matrix[rows[positions], others] = 0.0
+                        hidden_here = None
+                    vector = (matrix @ table.weight)[rows]
+                else:
+                    hidden_here = hidden
+                    # a product over all rows beats copying most of the matrix first
+                    vector = (
+                        (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
+                    )
+                if hidden_here is not None:
+                    positions, others = hidden_here
                     share = matrix[rows[positions], others].unsqueeze(1) * table(others)
                     vector = vector.index_add(0, positions, -share)
             parts.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))

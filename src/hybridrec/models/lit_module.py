@@ -7,6 +7,8 @@ from collections.abc import Callable
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from hybridrec.constants import TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RMSE
@@ -20,7 +22,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 
     ``mapping``, ``optimizer`` and ``scheduler`` are factories (Hydra partials), so every fold gets
     fresh ones. ``rank_weight`` weighs the ranking loss against the rating MSE (0 turns the ranking
-    head off). The remaining keyword arguments are HybridRecModel's architecture.
+    head off). ``members`` > 1 trains that many HybridRecModels side by side on the same batches
+    (different initialisations) and averages them: their ratings, and their ranking log-probabilities.
+    The remaining keyword arguments are HybridRecModel's architecture.
     """
 
     name = "hybrid"
@@ -34,15 +38,27 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         l2: float = 0.0,
         rank_weight: float = 0.0,
         rank_min_rating: float = 4.0,
+        members: int = 1,
         **architecture,
     ):
         super().__init__()
+        if members < 1:
+            raise ValueError(f"members must be at least 1, got {members}")
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
-        self.net = HybridRecModel(
-            context.n_users, context.n_items, content_dim, mapping(), ranking=rank_weight > 0, **architecture
+        self.nets = nn.ModuleList(
+            HybridRecModel(
+                context.n_users,
+                context.n_items,
+                content_dim,
+                mapping(),
+                ranking=rank_weight > 0,
+                **architecture,
+            )
+            for _ in range(members)
         )
-        self.net.attach(context)
+        for net in self.nets:
+            net.attach(context)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -50,28 +66,38 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.rank_min_rating = rank_min_rating
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
         self.test_rmse, self.test_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
-        self._frozen: tuple[Encoded, Encoded] | None = None
+        self._frozen: list[tuple[Encoded, Encoded]] | None = None
+
+    @property
+    def net(self) -> HybridRecModel:
+        """The first member (sizes, flags and buffers are the same in all)."""
+        return self.nets[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.net(users, items)
+        return torch.stack([net(users, items) for net in self.nets]).mean(0)
 
     def training_step(self, batch, batch_idx):
         self._frozen = None
         users, items, ratings = batch
-        losses = self.net.training_losses(users, items, ratings, self.rank_min_rating)
-        loss = losses["mse"]
+        mse = rank = penalty = 0.0
+        for net in self.nets:
+            losses = net.training_losses(users, items, ratings, self.rank_min_rating)
+            mse = mse + losses["mse"]
+            if self.rank_weight:
+                rank = rank + losses["rank"]
+            if self.l2:
+                penalty = penalty + net.id_penalty(users, items)
+        k = len(self.nets)
+        loss = (mse + self.rank_weight * rank + self.l2 * penalty) / k
         if self.rank_weight:
-            loss = loss + self.rank_weight * losses["rank"]
-            self.log("train/rank_loss", losses["rank"], on_step=False, on_epoch=True, batch_size=len(ratings))
-        if self.l2:
-            loss = loss + self.l2 * self.net.id_penalty(users, items)
-        self.log("train/mse", losses["mse"], on_step=False, on_epoch=True, batch_size=len(ratings))
+            self.log("train/rank_loss", rank / k, on_step=False, on_epoch=True, batch_size=len(ratings))
+        self.log("train/mse", mse / k, on_step=False, on_epoch=True, batch_size=len(ratings))
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(ratings))
         return loss
 
     def _evaluate(self, batch, rmse, mae, names):
         users, items, ratings = batch
-        predicted = clip_ratings(self.net(users, items))
+        predicted = clip_ratings(self(users, items))
         rmse.update(predicted, ratings)
         mae.update(predicted, ratings)
         self.log(names[0], rmse, on_step=False, on_epoch=True, batch_size=len(ratings))
@@ -87,13 +113,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
-        }
-
-    def on_load_checkpoint(self, checkpoint) -> None:
-        self._frozen = None
+        try:  # schedules over the whole run (OneCycleLR) need its length in steps
+            scheduler = self.scheduler_factory(
+                optimizer=optimizer, total_steps=self.trainer.estimated_stepping_batches
+            )
+        except TypeError:
+            scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def load_state_dict(self, *args, **kwargs):
         self._frozen = None
@@ -102,48 +128,70 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     # --- inference -------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def frozen(self) -> tuple[Encoded, Encoded]:
-        """Tower outputs of every known user and every item, computed once until the weights change."""
+    def frozen(self) -> list[tuple[Encoded, Encoded]]:
+        """Each member's tower outputs for every known user and every item, computed once per weights."""
         if self._frozen is None or self.training:
             was_training = self.training
             self.eval()
-            users = self.net.encode_users(torch.arange(self.net.n_users, device=self.device))
-            items = self.net.encode_items(torch.arange(self.net.n_items, device=self.device))
+            users = torch.arange(self.net.n_users, device=self.device)
+            items = torch.arange(self.net.n_items, device=self.device)
+            frozen = [(net.encode_users(users), net.encode_items(items)) for net in self.nets]
             self.train(was_training)
             if was_training:
-                return users, items
-            self._frozen = (users, items)
+                return frozen
+            self._frozen = frozen
         return self._frozen
+
+    def _rank(self, net: HybridRecModel, users: Encoded, items: Encoded) -> torch.Tensor:
+        """A member's ranking scores as log-probabilities, so members average on one scale."""
+        scores = net.rank_all(users, items)
+        return F.log_softmax(scores, dim=1) if net.ranking else scores
 
     @torch.no_grad()
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        all_users, all_items = self.frozen()
         u = torch.as_tensor(users, device=self.device)
         i = torch.as_tensor(items, device=self.device)
-        return clip_ratings(self.net.rate(all_users[u], all_items[i])).cpu().numpy()
+        rated = torch.stack(
+            [net.rate(fu[u], fi[i]) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
+        )
+        return clip_ratings(rated.mean(0)).cpu().numpy()
 
     @torch.no_grad()
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
-        all_users, all_items = self.frozen()
         u = torch.as_tensor(users, device=self.device)
-        return self.net.rank_all(all_users[u], all_items).cpu().numpy()
+        scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
+        return torch.stack(scores).mean(0).cpu().numpy()
 
     @torch.no_grad()
     def text_user_scores(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ratings, ranking scores) over the catalog for new users known by embedded texts."""
-        _, all_items = self.frozen()
-        self.eval()
-        users = self.net.encode_user_content(
-            torch.as_tensor(content, dtype=torch.float32, device=self.device)
-        )
-        ratings = clip_ratings(self.net.rate_all(users, all_items))
-        return ratings.cpu().numpy(), self.net.rank_all(users, all_items).cpu().numpy()
+        content = torch.as_tensor(content, dtype=torch.float32, device=self.device)
+        ratings, ranks = [], []
+        for net, (_, items) in zip(self.nets, self.frozen(), strict=True):
+            users = net.encode_user_content(content)
+            ratings.append(net.rate_all(users, items))
+            ranks.append(self._rank(net, users, items))
+        return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), torch.stack(ranks).mean(
+            0
+        ).cpu().numpy()
 
     @torch.no_grad()
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
         """Predicted ratings of a new item, known by an embedded text, for the given known users."""
-        all_users, _ = self.frozen()
-        self.eval()
-        item = self.net.encode_item_content(torch.as_tensor(content, dtype=torch.float32, device=self.device))
+        content = torch.as_tensor(content, dtype=torch.float32, device=self.device)
         u = torch.as_tensor(users, device=self.device)
-        return clip_ratings(self.net.rate_all(all_users[u], item)[:, 0]).cpu().numpy()
+        ratings = [
+            net.rate_all(known[u], net.encode_item_content(content))[:, 0]
+            for net, (known, _) in zip(self.nets, self.frozen(), strict=True)
+        ]
+        return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy()
+
+    @torch.no_grad()
+    def item_vectors(self) -> np.ndarray:
+        """Unit-length item representations (the ranking halves, else the rating halves) of all members,
+        side by side: their dot product is the members' mean cosine."""
+        parts = []
+        for _, items in self.frozen():
+            raw = items.ranking if items.ranking is not None else items.rating
+            parts.append(F.normalize(raw.double(), dim=1) / np.sqrt(len(self.nets)))
+        return torch.cat(parts, dim=1).cpu().numpy()
