@@ -75,6 +75,7 @@ async def drive(base: str, make_request, seconds: float, concurrency: int) -> di
 def main() -> None:
     args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
     seconds, concurrency = float(args.get("seconds", 20)), int(args.get("concurrency", 16))
+    from hybridrec.api.probe import wait_until_up
     from hybridrec.inference.bundle import find_bundle
 
     bundle = find_bundle(args.get("bundle"), ROOT / "outputs")
@@ -93,14 +94,7 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(240):
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.25)
-            else:
-                raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+            wait_until_up(base, server, timeout_s=120)
             httpx.post(f"{base}/recommend", json={"user_text": "warm-up text", "n": 10}, timeout=60)
             cases = {
                 "GET /health": lambda k: ("GET", "/health", None),

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from test_engine import KIDS_TEXT, SCIFI_TEXT
 
 from hybridrec.api.app import create_app, load_state
+from hybridrec.api.probe import wait_until_up
 from hybridrec.api.settings import Settings
 
 
@@ -191,14 +191,7 @@ def test_real_server_process_over_http(trained_bundle, tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.25)
-        else:
-            pytest.fail(f"server did not start: {server.stderr.read() if server.poll() is not None else ''}")
+        wait_until_up(base, server, timeout_s=60)
         assert httpx.post(f"{base}/recommend", json={"user_id": 2, "n": 3}).json()["items"]
         assert httpx.post(f"{base}/recommend", json={"user_id": -1}).status_code == 422
         assert httpx.get(f"{base}/health").status_code == 200  # still up after bad input

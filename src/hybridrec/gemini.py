@@ -17,6 +17,7 @@ from tenacity import (
     before_sleep_log,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential_jitter,
 )
 
@@ -106,11 +107,17 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:300]
 
 
-def retrying(max_attempts: int, initial_wait_s: float, max_wait_s: float) -> Retrying:
-    """Exponential backoff with jitter on transient errors; re-raises the last error when spent."""
+def retrying(
+    max_attempts: int, initial_wait_s: float, max_wait_s: float, within_s: float | None = None
+) -> Retrying:
+    """Exponential backoff with jitter on transient errors, for at most ``max_attempts`` (and
+    ``within_s`` seconds, when given); re-raises the last error when spent."""
+    stop = stop_after_attempt(max_attempts)
+    if within_s is not None:
+        stop = stop | stop_after_delay(max(within_s, 0.0))
     return Retrying(
         retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(max_attempts),
+        stop=stop,
         wait=wait_exponential_jitter(initial=initial_wait_s, max=max_wait_s),
         before_sleep=before_sleep_log(log, logging.WARNING),
         reraise=True,

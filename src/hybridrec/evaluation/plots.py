@@ -44,7 +44,7 @@ def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list
             if all(v is None or np.isnan(v) for v in values):
                 continue  # a ranking-only baseline has no RMSE
             x = np.arange(len(folds)) + (k - (len(series) - 1) / 2) * width
-            bars = ax.bar(x, values, width, label=f"{name} ({np.nanmean(values):.3f})")
+            bars = ax.bar(x, values, width, color=f"C{k}", label=f"{name} ({np.nanmean(values):.3f})")
             if name == model_name:
                 for bar in bars:
                     bar.set_edgecolor("black")

@@ -16,18 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
-
 from hybridrec.explain.base import Explainer, Explanation
 from hybridrec.explain.evidence import Evidence
 from hybridrec.explain.grounded import GroundedExplainer
-from hybridrec.gemini import describe, is_transient, make_client, require_api_key
+from hybridrec.gemini import describe, make_client, require_api_key, retrying
 from hybridrec.store import DurableStore
 
 log = logging.getLogger(__name__)
@@ -97,19 +89,15 @@ class GeminiExplainer(Explainer):
     def _generate(self, prompt: str, deadline: float) -> str:
         from google.genai import types
 
-        retrying = Retrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self.max_attempts)
-            | stop_after_delay(max(deadline - time.monotonic(), 0)),
-            wait=wait_exponential_jitter(initial=self.initial_wait_s, max=self.max_wait_s),
-            reraise=True,
+        attempts = retrying(
+            self.max_attempts, self.initial_wait_s, self.max_wait_s, within_s=deadline - time.monotonic()
         )
         config = types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,
             temperature=self.temperature,
             max_output_tokens=self.max_output_tokens,
         )
-        for attempt in retrying:
+        for attempt in attempts:
             with attempt:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"time budget of {self.budget_s:g}s spent")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.movielens import IdIndex
@@ -82,8 +83,7 @@ class RecommendationEngine:
         self._genre_masks = {g: np.array([g in gs for gs in items["genres"]]) for g in self.genres}
         self._genre_lookup = {g.lower(): g for g in self.genres}
         self._titles = items["display_title"].tolist()
-        self._years = [
-            None if y is None or y != y else int(y) for y in items["year"].astype("object").tolist()
+        self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
         ]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
         if hasattr(self.model, "frozen"):
