@@ -84,7 +84,6 @@ class RecommendationEngine:
         self._genre_lookup = {g.lower(): g for g in self.genres}
         self._titles = items["display_title"].tolist()
         self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
-        ]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
         if hasattr(self.model, "frozen"):
             self.model.frozen()  # compute every tower output now, not on the first request
