@@ -8,7 +8,8 @@ IDs are dropped at random during training so the same towers also work from text
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
 outputs to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
-``scale · cosine(ranking halves) + item prior`` and is trained with a softmax over the catalog to
+``scale · cosine(ranking halves) + item prior`` (a prior of its own for new users, who bring no
+history to explain popularity away) and is trained with a softmax over the catalog to
 predict which items a user goes on to rate highly: what a top-10 list is judged on. During training
 the ratings being predicted are removed from the histories the towers read, so the model learns to
 predict unseen ratings from the rest of the history, exactly as it is used.
@@ -36,11 +37,16 @@ class Encoded:
     rating: torch.Tensor
     ranking: torch.Tensor | None
     bias: torch.Tensor
-    prior: torch.Tensor | None = None  # items only: learned log-prior of being chosen (popularity)
+    prior: torch.Tensor | None = None  # items: learned log-prior of being chosen (popularity)
+    cold_prior: torch.Tensor | None = None  # items: the same for users known only by text
+    cold: torch.Tensor | None = None  # users: True for users known only by text
 
     def __getitem__(self, rows) -> Encoded:
         pick = lambda t: None if t is None else t[rows]  # noqa: E731
-        return Encoded(self.rating[rows], pick(self.ranking), self.bias[rows], pick(self.prior))
+        return Encoded(
+            self.rating[rows], pick(self.ranking), self.bias[rows], pick(self.prior), pick(self.cold_prior),
+            pick(self.cold),
+        )
 
 
 class HybridRecModel(nn.Module):
@@ -104,6 +110,7 @@ class HybridRecModel(nn.Module):
             self.item_bias = _table(n_items + 1, 1, std=0.0)
         if ranking:
             self.item_prior = _table(n_items + 1, 1, std=0.0)
+            self.item_cold_prior = _table(n_items + 1, 1, std=0.0)
             self.rank_scale = nn.Parameter(torch.tensor(float(rank_scale_init)))
         # the fold's context: frozen, rebuilt from data (not trained, so not in the state dict)
         for name, shape in (
@@ -159,6 +166,7 @@ class HybridRecModel(nn.Module):
             counts = np.bincount(fit.items[fit.ratings >= 4], minlength=self.n_items + 1).astype(np.float32)
             with torch.no_grad():
                 self.item_prior.weight.copy_(torch.from_numpy(np.log1p(counts))[:, None])
+                self.item_cold_prior.weight.copy_(torch.from_numpy(np.log1p(counts))[:, None])
 
     # --- towers ----------------------------------------------------------------------------------
 
@@ -214,15 +222,19 @@ class HybridRecModel(nn.Module):
             else out.new_zeros(n)
         )
         rating, ranking = (out[:, : self.out_dim], out[:, self.out_dim :]) if self.ranking else (out, None)
-        prior = self.item_prior(ids).squeeze(1) if self.ranking and side == "item" else None
-        return Encoded(rating, ranking, bias, prior)
+        encoded = Encoded(rating, ranking, bias)
+        if self.ranking and side == "item":
+            encoded.prior, encoded.cold_prior = self.item_prior(ids).squeeze(1), self.item_cold_prior(ids).squeeze(1)
+        return encoded
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
         """Users without training ratings (and, in training, a random share) take the text-only path."""
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         dropped = cold | self._drop(len(users), self.id_dropout, users.device)
-        return self._encode("user", users, content, dropped, hidden)
+        encoded = self._encode("user", users, content, dropped, hidden)
+        encoded.cold = cold
+        return encoded
 
     def encode_items(self, items: torch.Tensor, hidden=None) -> Encoded:
         dropped = ~self.item_known[items] | self._drop(len(items), self.id_dropout, items.device)
@@ -230,9 +242,10 @@ class HybridRecModel(nn.Module):
 
     def encode_user_content(self, content: torch.Tensor) -> Encoded:
         """A new user known only by an embedded text."""
-        return self._encode(
-            "user", None, content, torch.ones(len(content), dtype=torch.bool, device=content.device)
-        )
+        cold = torch.ones(len(content), dtype=torch.bool, device=content.device)
+        encoded = self._encode("user", None, content, cold)
+        encoded.cold = cold
+        return encoded
 
     def encode_item_content(self, content: torch.Tensor) -> Encoded:
         """A new item known only by an embedded text."""
@@ -257,7 +270,10 @@ class HybridRecModel(nn.Module):
         if not self.ranking:
             return self.rate_all(users, items)
         sim = F.normalize(users.ranking, dim=1, eps=1e-8) @ F.normalize(items.ranking, dim=1, eps=1e-8).T
-        return self.rank_scale * sim + items.prior.unsqueeze(0)
+        prior = items.prior.unsqueeze(0)
+        if users.cold is not None:
+            prior = torch.where(users.cold.unsqueeze(1), items.cold_prior.unsqueeze(0), prior)
+        return self.rank_scale * sim + prior
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Predicted ratings (unclipped); each tower runs once per distinct user / item of the batch."""
