@@ -156,3 +156,47 @@ def test_ranking_loss_ignores_the_rest_of_the_history(context):
     ratings = torch.full((64,), 5.0)
     losses = model.training_losses(users, items, ratings)
     assert set(losses) == {"mse", "rank"} and torch.isfinite(losses["rank"])
+
+
+def _lit(context, **kwargs):
+    from functools import partial
+
+    from hybridrec.models.lit_module import HybridRecLitModule
+
+    torch.manual_seed(0)
+    return HybridRecLitModule(
+        context,
+        SigmoidMapping,
+        partial(torch.optim.AdamW),
+        rank_weight=1.0,
+        hidden=16,
+        depth=1,
+        out_dim=8,
+        id_emb_dim=4,
+        **kwargs,
+    ).eval()
+
+
+def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
+    from hybridrec.models.baselines import EASE
+
+    # a cold-user fold, so some users have no liked ratings to draw neighbours from
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    towers = _lit(context)
+    blended = _lit(context, neighbourhood_weight=0.5, neighbourhood_reg=50.0)
+    ease = EASE(context, reg=50.0).fit(context)
+    users = np.arange(context.n_users)
+
+    def standardise(x):
+        x = x - x.mean(1, keepdims=True)
+        return x / x.std(1, ddof=1, keepdims=True)
+
+    expected = standardise(towers.rank_scores(users)) + 0.5 * standardise(ease.rank_scores(users))
+    liked = ease.interactions.numpy().sum(1) > 0
+    assert liked.any() and (~liked).any()
+    np.testing.assert_allclose(blended.rank_scores(users)[liked], expected[liked], atol=1e-4)
+    # no liked ratings, no neighbourhood evidence: the towers' order is kept
+    alone = towers.rank_scores(users[~liked])
+    assert (np.argsort(-blended.rank_scores(users[~liked]), 1) == np.argsort(-alone, 1)).all()
+    with pytest.raises(ValueError, match="neighbourhood"):
+        _lit(context, neighbourhood_weight=-1.0)

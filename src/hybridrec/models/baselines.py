@@ -13,6 +13,7 @@ from torch import nn
 from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
+from hybridrec.models.neighbourhood import ease_weights, liked_matrix
 
 
 class Baseline(Recommender, nn.Module):
@@ -193,15 +194,8 @@ class EASE(Baseline):
         self.register_buffer("interactions", torch.zeros(self.n_users, self.n_items, dtype=torch.float64))
 
     def fit(self, context):
-        fit = context.fit
-        liked = fit.ratings >= self.threshold
-        x = np.zeros((self.n_users, self.n_items))
-        x[fit.users[liked], fit.items[liked]] = 1.0
-        gram = x.T @ x + self.reg * np.eye(self.n_items)
-        precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)
-        np.fill_diagonal(weights, 0.0)
-        self.weights = torch.from_numpy(weights)
+        x = liked_matrix(context, self.threshold)
+        self.weights = torch.from_numpy(ease_weights(x, self.reg))
         self.interactions = torch.from_numpy(x)
         return self
 

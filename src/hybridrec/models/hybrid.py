@@ -44,7 +44,11 @@ class Encoded:
     def __getitem__(self, rows) -> Encoded:
         pick = lambda t: None if t is None else t[rows]  # noqa: E731
         return Encoded(
-            self.rating[rows], pick(self.ranking), self.bias[rows], pick(self.prior), pick(self.cold_prior),
+            self.rating[rows],
+            pick(self.ranking),
+            self.bias[rows],
+            pick(self.prior),
+            pick(self.cold_prior),
             pick(self.cold),
         )
 
@@ -224,7 +228,10 @@ class HybridRecModel(nn.Module):
         rating, ranking = (out[:, : self.out_dim], out[:, self.out_dim :]) if self.ranking else (out, None)
         encoded = Encoded(rating, ranking, bias)
         if self.ranking and side == "item":
-            encoded.prior, encoded.cold_prior = self.item_prior(ids).squeeze(1), self.item_cold_prior(ids).squeeze(1)
+            encoded.prior, encoded.cold_prior = (
+                self.item_prior(ids).squeeze(1),
+                self.item_cold_prior(ids).squeeze(1),
+            )
         return encoded
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:

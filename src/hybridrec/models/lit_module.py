@@ -15,6 +15,7 @@ from hybridrec.constants import TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RM
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
+from hybridrec.models.neighbourhood import ease_weights, liked_matrix
 
 
 class HybridRecLitModule(Recommender, L.LightningModule):
@@ -24,6 +25,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     fresh ones. ``rank_weight`` weighs the ranking loss against the rating MSE (0 turns the ranking
     head off). ``members`` > 1 trains that many HybridRecModels side by side on the same batches
     (different initialisations) and averages them: their ratings, and their ranking log-probabilities.
+    ``neighbourhood_weight`` > 0 adds, to those ranking scores (both standardised per user), an
+    item-item term in closed form over the fold's liked ratings (EASE^R with L2 ``neighbourhood_reg``):
+    full-rank item-to-item evidence that the low-rank towers smooth away. It needs a rating history,
+    so users known only by text are ranked by the towers alone.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -39,11 +44,15 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rank_weight: float = 0.0,
         rank_min_rating: float = 4.0,
         members: int = 1,
+        neighbourhood_weight: float = 0.0,
+        neighbourhood_reg: float = 300.0,
         **architecture,
     ):
         super().__init__()
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
+        if neighbourhood_weight < 0 or neighbourhood_reg <= 0:
+            raise ValueError("neighbourhood_weight must be >= 0 and neighbourhood_reg > 0")
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
         self.nets = nn.ModuleList(
@@ -59,6 +68,15 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         )
         for net in self.nets:
             net.attach(context)
+        self.neighbourhood_weight = neighbourhood_weight
+        if neighbourhood_weight:  # rebuilt from the context, like the towers' histories: not saved
+            liked = liked_matrix(context)
+            self.register_buffer("liked", torch.from_numpy(liked).float(), persistent=False)
+            self.register_buffer(
+                "item_item",
+                torch.from_numpy(ease_weights(liked, neighbourhood_reg)).float(),
+                persistent=False,
+            )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -160,7 +178,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
         u = torch.as_tensor(users, device=self.device)
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
-        return torch.stack(scores).mean(0).cpu().numpy()
+        scores = torch.stack(scores).mean(0)
+        if self.neighbourhood_weight:
+            scores = _standardise(scores) + self.neighbourhood_weight * _standardise(
+                self.liked[u] @ self.item_item
+            )
+        return scores.cpu().numpy()
 
     @torch.no_grad()
     def text_user_scores(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,3 +218,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raw = items.ranking if items.ranking is not None else items.rating
             parts.append(F.normalize(raw.double(), dim=1) / np.sqrt(len(self.nets)))
         return torch.cat(parts, dim=1).cpu().numpy()
+
+
+def _standardise(scores: torch.Tensor) -> torch.Tensor:
+    """Each row to mean 0 and std 1 (a constant row, e.g. an empty history, to zeros)."""
+    centred = scores - scores.mean(1, keepdim=True)
+    std = centred.std(1, keepdim=True)
+    return torch.where(std > 0, centred / std.clamp_min(1e-12), torch.zeros_like(centred))
