@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,6 +104,7 @@ def run(name: str, rerun: bool) -> dict:
         print(f"[{name}] reusing {folder}", flush=True)
     else:
         print(f"[{name}] python train.py {' '.join(args)}", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)  # nothing of an earlier run may mix in
         started = time.perf_counter()
         subprocess.run([sys.executable, str(ROOT / "train.py"), *args], check=True, cwd=ROOT)
         stamp.write_text(json.dumps(args))

@@ -183,7 +183,7 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
     # a cold-user fold, so some users have no liked ratings to draw neighbours from
     context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
     towers = _lit(context)
-    blended = _lit(context, neighbourhood_weight=0.5, neighbourhood_reg=50.0)
+    blended = _lit(context, neighbourhood_weight=0.5, neighbourhood_reg=50.0, neighbourhood_users=100)
     ease = EASE(context, reg=50.0).fit(context)
     users = np.arange(context.n_users)
 
@@ -195,8 +195,20 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
     liked = ease.interactions.numpy().sum(1) > 0
     assert liked.any() and (~liked).any()
     np.testing.assert_allclose(blended.rank_scores(users)[liked], expected[liked], atol=1e-4)
-    # no liked ratings, no neighbourhood evidence: the towers' order is kept
-    alone = towers.rank_scores(users[~liked])
-    assert (np.argsort(-blended.rank_scores(users[~liked]), 1) == np.argsort(-alone, 1)).all()
+    # users without history: the films liked by their nearest known users by demographic text
+    cold = ~blended.net.user_known.numpy()
+    assert cold.any() and not liked[cold].any()
+    texts = context.embeddings.user_demographic / np.linalg.norm(
+        context.embeddings.user_demographic, axis=1, keepdims=True
+    )
+    x = ease.interactions.numpy()
+    for user in np.flatnonzero(cold)[:3]:
+        similarity = texts[~cold] @ texts[user]
+        nearest = np.argsort(-similarity)[:100]
+        evidence = np.maximum(similarity[nearest], 0) @ x[~cold][nearest]
+        row = standardise(towers.rank_scores(users[[user]])) + 0.5 * standardise(evidence[None])
+        np.testing.assert_allclose(blended.rank_scores(users[[user]]), row, atol=1e-4)
+        by_text = blended.text_user_scores(context.embeddings.user_demographic[[user]])[1]
+        np.testing.assert_allclose(by_text, row, atol=1e-4)
     with pytest.raises(ValueError, match="neighbourhood"):
         _lit(context, neighbourhood_weight=-1.0)

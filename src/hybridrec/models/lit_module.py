@@ -15,7 +15,7 @@ from hybridrec.constants import TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RM
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
-from hybridrec.models.neighbourhood import ease_weights, liked_matrix
+from hybridrec.models.neighbourhood import ease_weights, liked_matrix, text_neighbour_scores
 
 
 class HybridRecLitModule(Recommender, L.LightningModule):
@@ -25,10 +25,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     fresh ones. ``rank_weight`` weighs the ranking loss against the rating MSE (0 turns the ranking
     head off). ``members`` > 1 trains that many HybridRecModels side by side on the same batches
     (different initialisations) and averages them: their ratings, and their ranking log-probabilities.
-    ``neighbourhood_weight`` > 0 adds, to those ranking scores (both standardised per user), an
-    item-item term in closed form over the fold's liked ratings (EASE^R with L2 ``neighbourhood_reg``):
-    full-rank item-to-item evidence that the low-rank towers smooth away. It needs a rating history,
-    so users known only by text are ranked by the towers alone.
+    ``neighbourhood_weight`` > 0 adds, to those ranking scores (both standardised per user), full-rank
+    neighbourhood evidence that the low-rank towers smooth away: for users with a history, an
+    item-item term in closed form over the fold's liked ratings (EASE^R, L2 ``neighbourhood_reg``);
+    for users known only by text, the films liked by the ``neighbourhood_users`` known users whose
+    demographic profile texts embed nearest to theirs.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -46,13 +47,16 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         members: int = 1,
         neighbourhood_weight: float = 0.0,
         neighbourhood_reg: float = 300.0,
+        neighbourhood_users: int = 100,
         **architecture,
     ):
         super().__init__()
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
-        if neighbourhood_weight < 0 or neighbourhood_reg <= 0:
-            raise ValueError("neighbourhood_weight must be >= 0 and neighbourhood_reg > 0")
+        if neighbourhood_weight < 0 or neighbourhood_reg <= 0 or neighbourhood_users < 1:
+            raise ValueError(
+                "neighbourhood_weight must be >= 0, neighbourhood_reg > 0 and neighbourhood_users >= 1"
+            )
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
         self.nets = nn.ModuleList(
@@ -69,6 +73,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         for net in self.nets:
             net.attach(context)
         self.neighbourhood_weight = neighbourhood_weight
+        self.neighbourhood_users = neighbourhood_users
         if neighbourhood_weight:  # rebuilt from the context, like the towers' histories: not saved
             liked = liked_matrix(context)
             self.register_buffer("liked", torch.from_numpy(liked).float(), persistent=False)
@@ -180,9 +185,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         scores = torch.stack(scores).mean(0)
         if self.neighbourhood_weight:
-            scores = _standardise(scores) + self.neighbourhood_weight * _standardise(
-                self.liked[u] @ self.item_item
-            )
+            evidence = self.liked[u] @ self.item_item
+            cold = ~self.net.user_known[u]
+            if cold.any():  # no history: neighbours by demographic text instead
+                evidence[cold] = self._text_neighbours(self.net.user_demographic[u[cold]])
+            scores = self._blend(scores, evidence)
         return scores.cpu().numpy()
 
     @torch.no_grad()
@@ -194,9 +201,19 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             users = net.encode_user_content(content)
             ratings.append(net.rate_all(users, items))
             ranks.append(self._rank(net, users, items))
-        return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), torch.stack(ranks).mean(
-            0
-        ).cpu().numpy()
+        rank = torch.stack(ranks).mean(0)
+        if self.neighbourhood_weight:
+            rank = self._blend(rank, self._text_neighbours(content))
+        return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), rank.cpu().numpy()
+
+    def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
+        known = self.net.user_known
+        return text_neighbour_scores(
+            texts, self.net.user_demographic[known], self.liked[known], self.neighbourhood_users
+        )
+
+    def _blend(self, towers: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+        return _standardise(towers) + self.neighbourhood_weight * _standardise(neighbours)
 
     @torch.no_grad()
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
