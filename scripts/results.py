@@ -257,6 +257,7 @@ def write_report(results: dict[str, dict]) -> None:
                 f"{pm(s, 'ndcg@10')} | {s.get('seconds_total', 0):.0f} s | `{shown(name)}` |"
             )
         lines.append("")
+    lines += targets(default, cold)
     lines += [
         "## Recomputed from the per-fold prediction files",
         "",
@@ -293,6 +294,30 @@ def write_report(results: dict[str, dict]) -> None:
         plot_cv_summary(
             default.get("model_name", "hybrid"), default["folds"], baselines, ROOT / "docs" / "cv_summary.png"
         )
+
+
+# The targets the project set itself (issue 6): (what, protocol, key, comparison, bound)
+TARGETS = [
+    ("rating RMSE, mean of u1–u5", "default", "rmse_mean", "<=", 0.885),
+    ("rating RMSE, u1", "default", "u1_rmse", "<=", 0.890),
+    ("top-10 NDCG@10 (protocol A)", "default", "ndcg@10_mean", ">=", 0.42),
+    ("top-10 catalog coverage (above EASE^R's)", "default", "coverage@10_mean", ">", 0.16),
+    ("cold-start NDCG@10 (protocol B)", "cold_users", "ndcg@10_mean", ">=", 0.42),
+    ("cold-start RMSE (protocol B)", "cold_users", "rmse_mean", "<=", 1.015),
+]
+
+
+def targets(default: dict | None, cold: dict | None) -> list[str]:
+    runs = {"default": default, "cold_users": cold}
+    lines = ["## Against the targets", "", "| target | bound | measured | met |", "|---|---|---|---|"]
+    for what, run, key, op, bound in TARGETS:
+        summary = runs[run]
+        if not summary:
+            continue
+        value = float(fold1(summary, "test_rmse")) if key == "u1_rmse" else summary[key]
+        met = {"<=": value <= bound, ">=": value >= bound, ">": value > bound}[op]
+        lines.append(f"| {what} | {op} {bound} | {value:.4f} | {'yes' if met else '**no**'} |")
+    return [*lines, ""]
 
 
 def update_readme(default: dict, cold: dict | None) -> None:
