@@ -74,14 +74,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             net.attach(context)
         self.neighbourhood_weight = neighbourhood_weight
         self.neighbourhood_users = neighbourhood_users
-        if neighbourhood_weight:  # rebuilt from the context, like the towers' histories: not saved
-            liked = liked_matrix(context)
-            self.register_buffer("liked", torch.from_numpy(liked).float(), persistent=False)
-            self.register_buffer(
-                "item_item",
-                torch.from_numpy(ease_weights(liked, neighbourhood_reg)).float(),
-                persistent=False,
-            )
+        if neighbourhood_weight:  # fixed per fold, so built here once (from the context: not saved)
+            self._build_neighbourhood(context, neighbourhood_reg)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -185,11 +179,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         scores = torch.stack(scores).mean(0)
         if self.neighbourhood_weight:
-            evidence = self.liked[u] @ self.item_item
-            cold = ~self.net.user_known[u]
-            if cold.any():  # no history: neighbours by demographic text instead
-                evidence[cold] = self._text_neighbours(self.net.user_demographic[u[cold]])
-            scores = self._blend(scores, evidence)
+            scores = self._blend(scores, self.neighbour_evidence[u])
         return scores.cpu().numpy()
 
     @torch.no_grad()
@@ -206,11 +196,21 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             rank = self._blend(rank, self._text_neighbours(content))
         return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), rank.cpu().numpy()
 
+    def _build_neighbourhood(self, context: FoldContext, reg: float) -> None:
+        """Every known user's neighbourhood evidence, precomputed: item-item over their liked ratings,
+        or (no history) what their nearest users by demographic text liked. Free texts keep the
+        known users' texts and liked rows to find their neighbours per request."""
+        liked = torch.from_numpy(liked_matrix(context)).float()
+        known = self.net.user_known.cpu()
+        self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
+        self.register_buffer("known_liked", liked[known], persistent=False)
+        evidence = liked @ torch.from_numpy(ease_weights(liked.double().numpy(), reg)).float()
+        if (~known).any():
+            evidence[~known] = self._text_neighbours(self.net.user_demographic.cpu()[~known])
+        self.register_buffer("neighbour_evidence", evidence, persistent=False)
+
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        known = self.net.user_known
-        return text_neighbour_scores(
-            texts, self.net.user_demographic[known], self.liked[known], self.neighbourhood_users
-        )
+        return text_neighbour_scores(texts, self.known_texts, self.known_liked, self.neighbourhood_users)
 
     def _blend(self, towers: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
         return _standardise(towers) + self.neighbourhood_weight * _standardise(neighbours)
