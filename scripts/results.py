@@ -150,6 +150,11 @@ def recompute(name: str, summary: dict) -> list[str]:
     ]
 
 
+def header(*columns: str) -> list[str]:
+    """A markdown table's header and separator rows."""
+    return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+
+
 def pm(summary: dict, key: str, digits: int = 4) -> str:
     mean, std = summary.get(f"{key}_mean"), summary.get(f"{key}_std")
     if mean is None or mean != mean:
@@ -201,8 +206,7 @@ def write_report(results: dict[str, dict]) -> None:
         lines += [
             "## Rating prediction (canonical folds u1–u5)",
             "",
-            "| model | RMSE | RMSE u1 | MAE | train time (whole CV) |",
-            "|---|---|---|---|---|",
+            *header("model", "RMSE", "RMSE u1", "MAE", "train time (whole CV)"),
         ]
         for label, s in entries(default, "**hybrid (default)**"):
             seconds = default.get("seconds_total") if label.startswith("**") else None
@@ -216,8 +220,16 @@ def write_report(results: dict[str, dict]) -> None:
             "",
             "## Top-10 lists, protocol A (warm users)",
             "",
-            "| model | NDCG@10 | NDCG@10 u1 | Recall@10 | HitRate@10 | Precision@10 | coverage@10 | distinct lists (u1) |",
-            "|---|---|---|---|---|---|---|---|",
+            *header(
+                "model",
+                "NDCG@10",
+                "NDCG@10 u1",
+                "Recall@10",
+                "HitRate@10",
+                "Precision@10",
+                "coverage@10",
+                "distinct lists (u1)",
+            ),
         ]
         for label, s in entries(default, "**hybrid (default)**"):
             distinct = next((r.get("distinct_lists") for r in s.get("folds", []) if r["fold"] == 1), None)
@@ -233,8 +245,7 @@ def write_report(results: dict[str, dict]) -> None:
         lines += [
             "## Cold start, protocol B (users known only by age, gender and occupation)",
             "",
-            "| model | NDCG@10 | Recall@10 | HitRate@10 | RMSE | MAE |",
-            "|---|---|---|---|---|---|",
+            *header("model", "NDCG@10", "Recall@10", "HitRate@10", "RMSE", "MAE"),
         ]
         for label, s in entries(cold, "**hybrid (default)**"):
             lines.append(
@@ -247,8 +258,7 @@ def write_report(results: dict[str, dict]) -> None:
         lines += [
             "## Ablations (canonical folds)",
             "",
-            "| experiment | what changes | RMSE | RMSE u1 | NDCG@10 | time | command |",
-            "|---|---|---|---|---|---|---|",
+            *header("experiment", "what changes", "RMSE", "RMSE u1", "NDCG@10", "time", "command"),
         ]
         for name in ablations:
             s = results[name]
@@ -264,8 +274,7 @@ def write_report(results: dict[str, dict]) -> None:
         "Every fold writes `folds/<k>/test_predictions.csv`; these figures are recomputed from those files",
         "alone (canonical runs are also checked to cover exactly the official `u<k>.test` ratings).",
         "",
-        "| experiment | RMSE mean | MAE mean | test ratings | check |",
-        "|---|---|---|---|---|",
+        *header("experiment", "RMSE mean", "MAE mean", "test ratings", "check"),
     ]
     for name, summary in results.items():
         lines += recompute(name, summary)
@@ -273,13 +282,10 @@ def write_report(results: dict[str, dict]) -> None:
         "",
         "## Anchors (measured elsewhere on the same protocols; ../shared/eval-protocol.md)",
         "",
-        "| rating CV | RMSE mean | RMSE u1 |",
-        "|---|---|---|",
+        *header("rating CV", "RMSE mean", "RMSE u1"),
     ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in ANCHORS["rating"]]
-    lines += ["", "| top-10, protocol A | NDCG@10 |", "|---|---|"] + [
-        f"| {a} | {b} |" for a, b in ANCHORS["topn"]
-    ]
+    lines += ["", *header("top-10, protocol A", "NDCG@10")] + [f"| {a} | {b} |" for a, b in ANCHORS["topn"]]
     lines += ["", "| cold start, protocol B | |", "|---|---|"] + [
         f"| {a} | {b} |" for a, b in ANCHORS["cold"]
     ]
@@ -309,7 +315,7 @@ TARGETS = [
 
 def targets(default: dict | None, cold: dict | None) -> list[str]:
     runs = {"default": default, "cold_users": cold}
-    lines = ["## Against the targets", "", "| target | bound | measured | met |", "|---|---|---|---|"]
+    lines = ["## Against the targets", "", *header("target", "bound", "measured", "met")]
     for what, run, key, op, bound in TARGETS:
         summary = runs[run]
         if not summary:
@@ -331,8 +337,13 @@ def update_readme(default: dict, cold: dict | None) -> None:
         ((b, s["ndcg@10_mean"], s.get("coverage@10_mean")) for b, s in baselines.items()), key=lambda x: -x[1]
     )
     rows = [
-        "| protocol | metric | hybrid (default) | baselines in the same run | reference (eval-protocol.md) |",
-        "|---|---|---|---|---|",
+        *header(
+            "protocol",
+            "metric",
+            "hybrid (default)",
+            "baselines in the same run",
+            "reference (eval-protocol.md)",
+        ),
         f"| rating CV u1–u5 | RMSE | {pm(default, 'rmse')} (u1 {fold1(default, 'test_rmse')}) | "
         + ", ".join(f"{b} {v:.4f}" for b, v in rating[:2])
         + " | Bayesian FM 0.879, Surprise SVD tuned 0.9125 |",
