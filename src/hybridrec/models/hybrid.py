@@ -42,11 +42,15 @@ class Encoded:
     cold: torch.Tensor | None = None  # users: True for users known only by text
 
     def __getitem__(self, rows) -> Encoded:
-        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        """The rows at these positions (index_select: its backward is cheaper than indexing's)."""
+        rows = torch.as_tensor(rows, device=self.rating.device)
+        if rows.dtype == torch.bool:
+            rows = rows.nonzero().squeeze(1)
+        pick = lambda t: None if t is None else t.index_select(0, rows)  # noqa: E731
         return Encoded(
-            self.rating[rows],
+            pick(self.rating),
             pick(self.ranking),
-            self.bias[rows],
+            pick(self.bias),
             pick(self.prior),
             pick(self.cold_prior),
             pick(self.cold),
@@ -123,11 +127,17 @@ class HybridRecModel(nn.Module):
             ("item_content", (n_items, content_dim)),
         ):
             self.register_buffer(name, torch.zeros(shape), persistent=False)
-        # each bag's weights as a matrix: row u holds 1/sqrt(|N(u)|) (times r - mean for explicit) on u's items
+        # the fitting ratings (user, item) and, per bag and side, each rating's weight in its row's
+        # history: 1/sqrt(|history|) (times r - mean for explicit); the dense matrices are built per use
+        self.register_buffer("history_users", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("history_items", torch.zeros(0, dtype=torch.long), persistent=False)
         for bag in self.bags:
             self.register_buffer(f"user_{bag}", torch.zeros(0), persistent=False)
             self.register_buffer(f"item_{bag}", torch.zeros(0), persistent=False)
-        self.register_buffer("seen", torch.zeros(n_users, n_items, dtype=torch.bool), persistent=False)
+        # position of each (user, item) rating in the lists above, -1 where none: what "seen" means
+        self.register_buffer(
+            "rating_index", torch.full((n_users, n_items), -1, dtype=torch.long), persistent=False
+        )
         self.register_buffer("user_known", torch.zeros(n_users, dtype=torch.bool), persistent=False)
         self.register_buffer("item_known", torch.zeros(n_items, dtype=torch.bool), persistent=False)
 
@@ -149,20 +159,13 @@ class HybridRecModel(nn.Module):
             "liked": (fit.ratings >= RELEVANCE_THRESHOLD).astype(np.float32),
         }
         for bag in self.bags:
-            weights = weights_of[bag]
-            setattr(
-                self,
-                f"user_{bag}",
-                history_matrix(fit.users, fit.items, self.n_users, self.n_items, weights).to(device),
-            )
-            setattr(
-                self,
-                f"item_{bag}",
-                history_matrix(fit.items, fit.users, self.n_items, self.n_users, weights).to(device),
-            )
-        seen = torch.zeros(self.n_users, self.n_items, dtype=torch.bool)
-        seen[torch.from_numpy(fit.users), torch.from_numpy(fit.items)] = True
-        self.seen = seen.to(device)
+            setattr(self, f"user_{bag}", history_weights(fit.users, self.n_users, weights_of[bag]).to(device))
+            setattr(self, f"item_{bag}", history_weights(fit.items, self.n_items, weights_of[bag]).to(device))
+        self.history_users = torch.from_numpy(fit.users).long().to(device)
+        self.history_items = torch.from_numpy(fit.items).long().to(device)
+        rating_index = torch.full((self.n_users, self.n_items), -1, dtype=torch.long)
+        rating_index[self.history_users.cpu(), self.history_items.cpu()] = torch.arange(len(fit.users))
+        self.rating_index = rating_index.to(device)
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
         self.item_known = torch.from_numpy(np.asarray(context.item_known)).to(device)
         self.mapping.init_from_mean(context.global_mean)
@@ -182,8 +185,7 @@ class HybridRecModel(nn.Module):
     def _encode(self, side: str, rows, content, dropped, hidden=None) -> Encoded:
         """Tower outputs for entities ``rows`` (None: unknown entities described by ``content`` alone).
 
-        ``hidden`` = (positions, others): ratings removed from the histories, for training; their
-        share of the implicit vectors is subtracted, so no history matrix is copied.
+        ``hidden``: positions (in the fitting ratings) of ratings removed from the histories, for training.
         """
         parts = [content] if self.use_content else []
         n = len(content)
@@ -198,26 +200,8 @@ class HybridRecModel(nn.Module):
                 vector = content.new_zeros(n, self.id_dim)
             else:
                 table = (self.user_bags if side == "user" else self.item_bags)[bag]
-                matrix = getattr(self, f"{side}_{bag}")
-                if self.training and self.history_dropout > 0:
-                    # denoising: each step sees a random part of every history (and never the targets)
-                    keep = torch.rand_like(matrix) >= self.history_dropout
-                    matrix = matrix * keep / (1.0 - self.history_dropout)
-                    if hidden is not None:
-                        positions, others = hidden
-                        matrix[rows[positions], others] = 0.0
-                        hidden_here = None
-                    vector = (matrix @ table.weight)[rows]
-                else:
-                    hidden_here = hidden
-                    # a product over all rows beats copying most of the matrix first
-                    vector = (
-                        (matrix @ table.weight)[rows] if 2 * n > len(matrix) else matrix[rows] @ table.weight
-                    )
-                if hidden_here is not None:
-                    positions, others = hidden_here
-                    share = matrix[rows[positions], others].unsqueeze(1) * table(others)
-                    vector = vector.index_add(0, positions, -share)
+                vector = self._history(side, bag, hidden) @ table.weight
+                vector = vector.index_select(0, rows)
             parts.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
         out = (self.user_tower if side == "user" else self.item_tower)(torch.cat(parts, dim=1))
         bias = (
@@ -233,6 +217,24 @@ class HybridRecModel(nn.Module):
                 self.item_cold_prior(ids).squeeze(1),
             )
         return encoded
+
+    def _history(self, side: str, bag: str, hidden=None) -> torch.Tensor:
+        """One bag's dense history matrix (rows: this side's entities). In training, each step sees a
+        random part of every history (denoising), and ``hidden``, the ratings being predicted
+        (positions in the fitting ratings), are removed so no target is read from a history."""
+        weights = getattr(self, f"{side}_{bag}")
+        if self.training and self.history_dropout > 0:
+            keep = torch.rand(len(weights), device=weights.device) >= self.history_dropout
+            weights = weights * keep / (1.0 - self.history_dropout)
+        if hidden is not None:
+            weights = weights.index_fill(0, hidden, 0.0)
+        own, other = (
+            (self.history_users, self.history_items) if side == "user" else (self.history_items, self.history_users)
+        )
+        matrix = weights.new_zeros(
+            (self.n_users, self.n_items) if side == "user" else (self.n_items, self.n_users)
+        )
+        return matrix.index_put_((own, other), weights)
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
         """Users without training ratings (and, in training, a random share) take the text-only path."""
@@ -297,23 +299,25 @@ class HybridRecModel(nn.Module):
         predicted from the rest of the history, as at test time.
         """
         unique_users, user_pos = torch.unique(users, return_inverse=True)
-        encoded_users = self.encode_users(unique_users, hidden=(user_pos, items))
+        hidden = self.rating_index[users, items]
+        hidden = hidden[hidden >= 0]  # (pairs outside the fitting ratings are in no history)
+        encoded_users = self.encode_users(unique_users, hidden=hidden)
         if self.ranking:  # the softmax needs every item
-            all_items = torch.arange(self.n_items, device=items.device)
-            encoded_items, item_pos = self.encode_items(all_items, hidden=(items, users)), items
+            encoded_items = self.encode_items(torch.arange(self.n_items, device=items.device), hidden=hidden)
+            item_pos = items
         else:
             unique_items, item_pos = torch.unique(items, return_inverse=True)
-            encoded_items = self.encode_items(unique_items, hidden=(item_pos, users))
+            encoded_items = self.encode_items(unique_items, hidden=hidden)
         losses = {"mse": F.mse_loss(self.rate(encoded_users[user_pos], encoded_items[item_pos]), ratings)}
         if self.ranking:
             liked = ratings >= rank_min_rating
             if liked.any():
                 logits = self.rank_all(encoded_users, encoded_items)
                 # the rest of each user's history is known, not to be predicted: out of the softmax
-                hide = self.seen[unique_users].clone()
+                hide = self.rating_index.index_select(0, unique_users) >= 0
                 hide[user_pos, items] = False
-                logits = logits.masked_fill(hide, float("-inf"))
-                losses["rank"] = F.cross_entropy(logits[user_pos[liked]], items[liked])
+                log_probs = F.log_softmax(logits.masked_fill(hide, float("-inf")), dim=1)
+                losses["rank"] = -log_probs[user_pos[liked], items[liked]].mean()
             else:
                 losses["rank"] = ratings.new_zeros(())
         return losses
@@ -341,20 +345,13 @@ def _table(rows: int, dim: int, std: float) -> nn.Embedding:
     return table
 
 
-def history_matrix(
-    rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, weights=None
-) -> torch.Tensor:
-    """Dense (n_rows, n_cols) with weight/sqrt(|row's history|) where a rating exists (weight 1 by default).
-
-    Dense because MovieLens 100K's 943 x 1,682 matrix is 6 MB and a dense product is the fastest here.
-    """
+def history_weights(rows: np.ndarray, n_rows: int, weights=None) -> torch.Tensor:
+    """Each rating's weight in its row's history: weight / sqrt(|row's history|) (weight 1 by default)."""
     counts = np.bincount(rows, minlength=n_rows).astype(np.float32)
     values = 1.0 / np.sqrt(np.maximum(counts, 1.0))[rows]
     if weights is not None:
         values = values * weights
-    matrix = torch.zeros(n_rows, n_cols)
-    matrix[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(values.astype(np.float32))
-    return matrix
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def clip_ratings(ratings: torch.Tensor) -> torch.Tensor:
