@@ -229,7 +229,9 @@ class HybridRecModel(nn.Module):
         if hidden is not None:
             weights = weights.index_fill(0, hidden, 0.0)
         own, other = (
-            (self.history_users, self.history_items) if side == "user" else (self.history_items, self.history_users)
+            (self.history_users, self.history_items)
+            if side == "user"
+            else (self.history_items, self.history_users)
         )
         matrix = weights.new_zeros(
             (self.n_users, self.n_items) if side == "user" else (self.n_items, self.n_users)
