@@ -30,9 +30,9 @@ class MiniLMEmbedder(Embedder):
         self.precision = precision
         self.device = device
         self.max_seq_length = int(max_seq_length)
-        # batching changes vectors (padding), so a batched cache is kept apart from the exact one
-        batching = "" if self.batch_size == 1 else f"-batch{self.batch_size}"
-        self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}{batching}"
+        # batching changes vectors (padding), so batched vectors are cached apart from single ones
+        batching = "single" if self.batch_size == 1 else f"batch{self.batch_size}"
+        self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}-{batching}"
         self._model = None
         self._lock = threading.Lock()
 
