@@ -47,6 +47,10 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
     "mapping_square": (["model/mapping=square", "baselines=none"], "rating mapping 1 + 4·sim²"),
     "mapping_linear": (["model/mapping=linear", "baselines=none"], "rating mapping 3 + 2·sim"),
     "mapping_affine": (["model/mapping=affine", "baselines=none"], "rating mapping μ + a·sim (learned)"),
+    "mapping_ordinal": (
+        ["model/mapping=ordinal", "baselines=none"],
+        "rating mapping: ordered stars, likelihood + squared error",
+    ),
     "embedder_hashing": (
         ["embedder=hashing", "baselines=none"],
         "offline embedder: hashed n-grams instead of MiniLM",

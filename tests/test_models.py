@@ -12,7 +12,13 @@ from hybridrec.data.context import build_fold_context
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
 from hybridrec.models.hybrid import HybridRecModel
-from hybridrec.models.mappings import AffineMapping, LinearMapping, SigmoidMapping, SquareMapping
+from hybridrec.models.mappings import (
+    AffineMapping,
+    LinearMapping,
+    OrdinalMapping,
+    SigmoidMapping,
+    SquareMapping,
+)
 from hybridrec.models.towers import Tower
 
 
@@ -26,14 +32,39 @@ def test_fixed_mappings_match_their_formulas():
 
 def test_learnable_mappings_start_at_the_mean():
     sigmoid, affine = SigmoidMapping(), AffineMapping()
-    sigmoid.init_from_mean(3.53)
-    affine.init_from_mean(3.53)
+    sigmoid.init_from_ratings(np.array([3.0, 4.0, 3.59]))
+    affine.init_from_ratings(np.array([3.0, 4.0, 3.59]))
     zero = torch.zeros(1)
     assert sigmoid(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
     assert affine(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
     extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
     assert extreme.min().item() >= 1.0 and extreme.max().item() <= 5.0
     assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping().parameters())
+
+
+def test_ordinal_mapping_starts_at_the_star_shares_and_scores_their_likelihood():
+    ratings = np.array([1, 2, 3, 3, 4, 4, 4, 5, 5, 5], dtype=np.float32)
+    ordinal = OrdinalMapping(nll_weight=0.5)
+    ordinal.init_from_ratings(ratings)
+    zero = torch.zeros(1)
+    thresholds = ordinal.thresholds().detach().numpy()
+    assert np.all(np.diff(thresholds) > 0)
+    # at z = 0 the star probabilities are the training shares, so the rating is their mean
+    cumulative = 1 / (1 + np.exp(-thresholds))  # P(rating <= k)
+    assert np.allclose(cumulative, [0.1, 0.2, 0.4, 0.7], atol=2e-3)
+    assert ordinal(zero, zero).item() == pytest.approx(ratings.mean(), abs=1e-2)
+    extreme = ordinal(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.tolist() == pytest.approx([1.0, 5.0], abs=1e-4)
+    # the loss, recomputed by hand: squared error of the expectation + weight * -log P(observed star)
+    sim, offset, target = torch.tensor([0.3, -0.2]), torch.tensor([0.1, 0.0]), torch.tensor([4.0, 2.0])
+    z = (ordinal.scale * sim + offset).detach().numpy()
+    below = 1 / (1 + np.exp(-(thresholds[None, :] - z[:, None])))  # P(rating <= k), k = 1..4
+    probs = np.diff(np.concatenate([np.zeros((2, 1)), below, np.ones((2, 1))], axis=1), axis=1)
+    expected = (probs * np.arange(1, 6)).sum(1)
+    nll = -np.log(probs[[0, 1], [3, 1]]).mean()
+    by_hand = np.mean((expected - target.numpy()) ** 2) + 0.5 * nll
+    assert ordinal.loss(sim, offset, target).item() == pytest.approx(by_hand, rel=1e-5)
+    assert ordinal(sim, offset).detach().numpy() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +185,7 @@ def test_ranking_loss_ignores_the_rest_of_the_history(context):
     items = torch.from_numpy(context.fit.items[:64])
     ratings = torch.full((64,), 5.0)
     losses = model.training_losses(users, items, ratings)
-    assert set(losses) == {"mse", "rank"} and torch.isfinite(losses["rank"])
+    assert set(losses) == {"rating", "rank"} and torch.isfinite(losses["rank"])
 
 
 def _lit(context, **kwargs):

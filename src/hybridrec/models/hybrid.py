@@ -168,7 +168,7 @@ class HybridRecModel(nn.Module):
         self.rating_index = rating_index.to(device)
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
         self.item_known = torch.from_numpy(np.asarray(context.item_known)).to(device)
-        self.mapping.init_from_mean(context.global_mean)
+        self.mapping.init_from_ratings(fit.ratings)
         if self.ranking:  # start the ranking prior at log popularity: training refines it
             counts = np.bincount(fit.items[fit.ratings >= 4], minlength=self.n_items + 1).astype(np.float32)
             with torch.no_grad():
@@ -268,8 +268,11 @@ class HybridRecModel(nn.Module):
 
     def rate(self, users: Encoded, items: Encoded) -> torch.Tensor:
         """Ratings of aligned (user, item) rows."""
-        sim = F.cosine_similarity(users.rating, items.rating, dim=1, eps=1e-8)
-        return self.mapping(sim, users.bias + items.bias)
+        return self.mapping(*self._similarity(users, items))
+
+    def _similarity(self, users: Encoded, items: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cosine, biases) of aligned rows: what the rating mapping reads."""
+        return F.cosine_similarity(users.rating, items.rating, dim=1, eps=1e-8), users.bias + items.bias
 
     def rate_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
         """Ratings of every (user, item) combination: (n_users, n_items)."""
@@ -295,7 +298,7 @@ class HybridRecModel(nn.Module):
     # --- training --------------------------------------------------------------------------------
 
     def training_losses(self, users, items, ratings, rank_min_rating: float = 4.0) -> dict[str, torch.Tensor]:
-        """MSE of the batch's ratings and (with the ranking head) the softmax loss of its liked items.
+        """The rating mapping's loss on the batch and (with the ranking head) the softmax loss of its liked items.
 
         The batch's own ratings are removed from the histories the towers read, so every target is
         predicted from the rest of the history, as at test time.
@@ -310,7 +313,8 @@ class HybridRecModel(nn.Module):
         else:
             unique_items, item_pos = torch.unique(items, return_inverse=True)
             encoded_items = self.encode_items(unique_items, hidden=hidden)
-        losses = {"mse": F.mse_loss(self.rate(encoded_users[user_pos], encoded_items[item_pos]), ratings)}
+        pairs = self._similarity(encoded_users[user_pos], encoded_items[item_pos])
+        losses = {"rating": self.mapping.loss(*pairs, ratings)}
         if self.ranking:
             liked = ratings >= rank_min_rating
             if liked.any():

@@ -96,19 +96,19 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     def training_step(self, batch, batch_idx):
         self._frozen = None
         users, items, ratings = batch
-        mse = rank = penalty = 0.0
+        rating = rank = penalty = 0.0
         for net in self.nets:
             losses = net.training_losses(users, items, ratings, self.rank_min_rating)
-            mse = mse + losses["mse"]
+            rating = rating + losses["rating"]
             if self.rank_weight:
                 rank = rank + losses["rank"]
             if self.l2:
                 penalty = penalty + net.id_penalty(users, items)
         k = len(self.nets)
-        loss = (mse + self.rank_weight * rank + self.l2 * penalty) / k
+        loss = (rating + self.rank_weight * rank + self.l2 * penalty) / k
         if self.rank_weight:
             self.log("train/rank_loss", rank / k, on_step=False, on_epoch=True, batch_size=len(ratings))
-        self.log("train/mse", mse / k, on_step=False, on_epoch=True, batch_size=len(ratings))
+        self.log("train/rating_loss", rating / k, on_step=False, on_epoch=True, batch_size=len(ratings))
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(ratings))
         return loss
 

@@ -2,13 +2,16 @@
 
 ``offset`` carries the user and item biases (zero when the model has none); each mapping decides
 where it enters. The fixed mappings are the original project's; the learnable ones fit the scale.
+Each mapping also owns its training loss: the squared error of its rating, unless it models more.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hybridrec.constants import MAX_RATING, MIN_RATING
@@ -20,8 +23,11 @@ class RatingMapping(nn.Module):
     def forward(self, sim: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def init_from_mean(self, mean: float) -> None:
-        """Start near the training mean rating (learnable mappings)."""
+    def loss(self, sim: torch.Tensor, offset: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self(sim, offset), ratings)
+
+    def init_from_ratings(self, ratings: np.ndarray) -> None:
+        """Start near the training ratings (learnable mappings)."""
 
 
 class SquareMapping(RatingMapping):
@@ -46,8 +52,8 @@ class SigmoidMapping(RatingMapping):
         self.scale = nn.Parameter(torch.tensor(float(scale_init)))
         self.shift = nn.Parameter(torch.tensor(0.0))
 
-    def init_from_mean(self, mean: float) -> None:
-        p = min(max((mean - MIN_RATING) / SPAN, 1e-3), 1 - 1e-3)
+    def init_from_ratings(self, ratings: np.ndarray) -> None:
+        p = min(max((float(np.mean(ratings)) - MIN_RATING) / SPAN, 1e-3), 1 - 1e-3)
         with torch.no_grad():
             self.shift.fill_(math.log(p / (1 - p)))
 
@@ -63,9 +69,60 @@ class AffineMapping(RatingMapping):
         self.scale = nn.Parameter(torch.tensor(float(scale_init)))
         self.mean = nn.Parameter(torch.tensor((MIN_RATING + MAX_RATING) / 2))
 
-    def init_from_mean(self, mean: float) -> None:
+    def init_from_ratings(self, ratings: np.ndarray) -> None:
         with torch.no_grad():
-            self.mean.fill_(mean)
+            self.mean.fill_(float(np.mean(ratings)))
 
     def forward(self, sim, offset):
         return self.mean + self.scale * sim + offset
+
+
+class OrdinalMapping(RatingMapping):
+    """Stars as ordered classes (a cumulative-logit model, like myFM's ordered probit).
+
+    ``z = a·sim + offset``; P(rating <= k) = sigmoid(θ_k - z) for k = 1..4, with learnable ordered
+    thresholds θ, and the predicted rating is the expectation ``1 + Σ_k sigmoid(z - θ_k)``. Trained on
+    the likelihood of the observed star (``nll_weight``) beside the squared error of the expectation:
+    the likelihood learns how ratings spread around a score, the squared error keeps the expectation
+    on what RMSE judges.
+    """
+
+    def __init__(self, scale_init: float = 4.0, nll_weight: float = 1.0):
+        super().__init__()
+        self.levels = int(MAX_RATING - MIN_RATING) + 1
+        self.scale = nn.Parameter(torch.tensor(float(scale_init)))
+        self.first = nn.Parameter(torch.tensor(-2.0))  # θ_1
+        self.gaps = nn.Parameter(torch.zeros(self.levels - 2))  # θ_{k+1} - θ_k = softplus(gap)
+        self.nll_weight = nll_weight
+
+    def thresholds(self) -> torch.Tensor:
+        return torch.cat([self.first.view(1), self.first + torch.cumsum(F.softplus(self.gaps), 0)])
+
+    def init_from_ratings(self, ratings: np.ndarray) -> None:
+        """Thresholds at the logits of the training ratings' cumulative shares: z = 0 is the average."""
+        stars = np.clip(np.rint(ratings - MIN_RATING), 0, self.levels - 1).astype(int)
+        shares = np.cumsum(np.bincount(stars, minlength=self.levels))[:-1] / max(len(stars), 1)
+        logits = np.log(np.clip(shares, 1e-3, 1 - 1e-3) / (1 - np.clip(shares, 1e-3, 1 - 1e-3)))
+        logits = np.maximum.accumulate(logits + np.arange(len(logits)) * 1e-3)  # strictly ordered
+        gaps = np.diff(logits)
+        with torch.no_grad():
+            self.first.fill_(float(logits[0]))
+            self.gaps.copy_(torch.from_numpy(np.log(np.expm1(np.maximum(gaps, 1e-3)))).float())
+
+    def _above(self, sim: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """P(rating > k) for k = 1..4, one column each."""
+        z = self.scale * sim + offset
+        return torch.sigmoid(z.unsqueeze(-1) - self.thresholds())
+
+    def forward(self, sim, offset):
+        return MIN_RATING + self._above(sim, offset).sum(-1)
+
+    def loss(self, sim, offset, ratings):
+        above = self._above(sim, offset)
+        expected = MIN_RATING + above.sum(-1)
+        ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
+        survival = torch.cat([ones, above, zeros], dim=1)  # P(rating > k - 1), k = 1..5, then 0
+        probs = (survival[:, :-1] - survival[:, 1:]).clamp_min(1e-6)  # P(rating = k)
+        stars = (ratings - MIN_RATING).round().long().clamp(0, self.levels - 1)
+        nll = -torch.log(probs.gather(1, stars.unsqueeze(1))).mean()
+        return F.mse_loss(expected, ratings) + self.nll_weight * nll
