@@ -43,6 +43,14 @@ def test_health(client):
     assert body["bundle_id"] and body["embedder"].startswith("hashing")
 
 
+def test_each_request_is_logged_once_without_its_body(client, caplog):
+    with caplog.at_level("INFO", logger="hybridrec.api.access"):
+        client.post("/recommend", json={"user_text": "a private note about me", "n": 3})
+    lines = [r.getMessage() for r in caplog.records if r.name == "hybridrec.api.access"]
+    assert len(lines) == 1 and lines[0].startswith("POST /recommend 200 ")
+    assert "private" not in lines[0]
+
+
 def test_predict_known_and_text_users(client, engine):
     known = client.post("/predict", json={"user_id": 1, "item_id": 2}).json()
     assert known["rating"] == pytest.approx(engine.predict(1, 2), abs=1e-4) and not known["cold_start"]

@@ -158,19 +158,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in err.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.middleware("http")
-    async def access_logging(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        access_log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
