@@ -290,9 +290,7 @@ def write_report(results: dict[str, dict]) -> None:
     ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in ANCHORS["rating"]]
     lines += ["", *header("top-10, protocol A", "NDCG@10")] + [f"| {a} | {b} |" for a, b in ANCHORS["topn"]]
-    lines += ["", "| cold start, protocol B | |", "|---|---|"] + [
-        f"| {a} | {b} |" for a, b in ANCHORS["cold"]
-    ]
+    lines += ["", *header("cold start, protocol B", "")] + [f"| {a} | {b} |" for a, b in ANCHORS["cold"]]
     lines.append("")
     (ROOT / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'RESULTS.md'}")

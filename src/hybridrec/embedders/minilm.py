@@ -3,7 +3,8 @@
 Loaded with sentence-transformers on the CPU with hub access off; imported lazily because the import
 alone costs seconds. Texts are embedded one at a time by default: in a batch, padding to the
 longest text moves a vector by ~1e-7, so batched vectors depend on which texts came together (on a
-cache's history); alone, each vector is a function of its text, bit for bit (~16% slower).
+cache's history); alone, each vector is a function of its text, bit for bit (a one-time cost:
+about 10% slower on the profiles, benchmarks/results/embed.md).
 """
 
 from __future__ import annotations

@@ -44,8 +44,6 @@ class Encoded:
     def __getitem__(self, rows) -> Encoded:
         """The rows at these positions (index_select: its backward is cheaper than indexing's)."""
         rows = torch.as_tensor(rows, device=self.rating.device)
-        if rows.dtype == torch.bool:
-            rows = rows.nonzero().squeeze(1)
         pick = lambda t: None if t is None else t.index_select(0, rows)  # noqa: E731
         return Encoded(
             pick(self.rating),
