@@ -108,7 +108,6 @@ def compose_train(synthetic_data_dir, tmp_path):
 # A model trained well enough on the synthetic data for the engine, CLI and API tests to mean something.
 BUNDLE_SETTINGS = [
     "trainer.max_epochs=25",
-    "callbacks.early_stopping.patience=25",
     "model.optimizer.lr=0.01",
     "model.id_dropout=0.3",
     "model.cold_start_rate=0.2",

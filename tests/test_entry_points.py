@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from conftest import REPO_ROOT
 
@@ -94,3 +97,5 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     assert len(rows) == 2 and {r.split("|")[2].strip() for r in rows} == {"8", "16"}
     assert "rmse_mean" in table and "Sweep" in result.stdout
     assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(b"\x89PNG")
+    # a sweep chooses on validation: every job carved it (hydra.sweeper.params), though a run does not
+    assert all(np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val_mean"]) for j in "01")

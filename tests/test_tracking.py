@@ -23,13 +23,14 @@ def _wandb_logs(folder: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def wandb_cv_run(tmp_path_factory, synthetic_data_dir):
-    """A 2-fold CV with the W&B logger, offline, with the baselines; shared by the tests below."""
+    """A 2-fold CV with the W&B logger, offline, with the baselines and a validation carve-out (its
+    metrics and checkpoint choice reach W&B too); shared by the tests below."""
     from conftest import TINY
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     run_dir = tmp_path_factory.mktemp("wandb_run")
-    overrides = [o for o in TINY if not o.startswith("logger=")] + ["logger=wandb", "cv.folds=[1,2]"]
+    overrides = [o for o in TINY if not o.startswith("logger=")] + ["logger=wandb", "cv.folds=[1,2]", "data.val_fraction=0.1"]
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     OmegaConf.set_struct(cfg, False)

@@ -53,7 +53,7 @@ def fit_fold(
     fold_name: str,
     evaluate: Callable | None = None,
 ) -> FittedFold:
-    """Seed, build the fold's data and a fresh model, and fit it; validation chooses the weights.
+    """Seed, build the fold's data and a fresh model, and fit it; validation, if carved, chooses the weights.
 
     ``evaluate(model, datamodule) -> dict`` runs on the chosen weights before the fold's loggers
     close, so its test metrics reach them (W&B, CSV) too.
@@ -84,6 +84,8 @@ def validation_metrics(model: Recommender, datamodule: MovieLensDataModule) -> d
     """
     val = datamodule.val
     scores = {}
+    if not datamodule.has_validation:
+        return scores
     if model.predicts_ratings:
         predicted = model.predict(val.users, val.items)
         scores.update({f"val/{k}": v for k, v in rating_metrics(predicted, val.ratings).items()})
@@ -113,10 +115,12 @@ class EpochHistory(L.Callback):
         self.rows.append(row)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.rows and self.rows[-1]["epoch"] == trainer.current_epoch + 1:
-            self.rows[-1].update(
-                {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "train/"))}
-            )
+        epoch = trainer.current_epoch + 1
+        if not self.rows or self.rows[-1]["epoch"] != epoch:  # no validation this epoch
+            self.rows.append({"epoch": epoch})
+        self.rows[-1].update(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "train/"))}
+        )
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
@@ -141,9 +145,11 @@ def _fit_lightning(
     cfg, model, datamodule, fold_dir: Path, run_name, fold_name, evaluate, started
 ) -> FittedFold:
     fold_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     history = EpochHistory()
-    callbacks += [RankingValidation(datamodule), history]
+    validating = datamodule.has_validation
+    # without a validation split the model trains for trainer.max_epochs and keeps its last weights
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] if validating else []
+    callbacks += [RankingValidation(datamodule), history] if validating else [history]
     checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
     if checkpoint is not None:
         checkpoint.dirpath = str(fold_dir / "checkpoints")
@@ -152,8 +158,13 @@ def _fit_lightning(
         factory(save_dir=fold_dir, name=fold_name, group=run_name, config=config)
         for factory in instantiate(cfg.get("logger") or {}).values()
     ]
+    no_validation = {} if validating else {"limit_val_batches": 0, "enable_checkpointing": False}
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(fold_dir)
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(fold_dir),
+        **no_validation,
     )
     try:
         trainer.fit(model, datamodule=datamodule)
@@ -172,8 +183,9 @@ def _fit_lightning(
             }
             for logger in loggers:
                 logger.log_metrics(numbers, step=trainer.global_step)
-        # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch bounds it
-        epochs = max(trainer.current_epoch, best_epoch or 0)
+        # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch
+        # bounds it, and without validation (no early stopping) it is max_epochs
+        epochs = trainer.current_epoch or (best_epoch if validating else trainer.max_epochs)
         val_score = validation_score(cfg, model, datamodule)
         return FittedFold(model, datamodule, epochs, best_epoch, val_score, seconds, history.frame(), metrics)
     finally:

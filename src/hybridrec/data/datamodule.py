@@ -169,6 +169,11 @@ class MovieLensDataModule(L.LightningDataModule):
         return self._loader(self.test, train=False)
 
     @property
+    def has_validation(self) -> bool:
+        """False when the model fits on the whole training part (``val_fraction=0``)."""
+        return len(self.val) > 0
+
+    @property
     def train_interactions(self) -> Interactions:
         """The whole training part of the split (fit + validation): what a user has already rated."""
         return Interactions.from_frame(self.data, self.split.train)

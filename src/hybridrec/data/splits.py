@@ -81,14 +81,16 @@ def full_data(data: MovieLens) -> Split:
 def carve_validation(
     train: pd.DataFrame, fraction: float, seed: int, by_user: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a training part into (fit, validation), seeded.
+    """Split a training part into (fit, validation), seeded; ``fraction=0`` fits on all of it.
 
     ``by_user=False`` holds out a random ``fraction`` of each user's ratings (every user keeps at least
     one rating to fit on), which mirrors the warm protocols. ``by_user=True`` holds out whole users,
     which mirrors the cold-start protocol.
     """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return train.reset_index(drop=True), train.iloc[:0].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     if by_user:
         users = np.sort(train[USER_COL].unique())
