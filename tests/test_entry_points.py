@@ -97,4 +97,6 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     assert "rmse_mean" in table and "Sweep" in result.stdout
     assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(b"\x89PNG")
     # a sweep chooses on validation: every job carved it (hydra.sweeper.params), though a run does not
-    assert all(np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val_mean"]) for j in "01")
+    assert all(
+        np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val_mean"]) for j in "01"
+    )

@@ -30,7 +30,11 @@ def wandb_cv_run(tmp_path_factory, synthetic_data_dir):
     from omegaconf import OmegaConf
 
     run_dir = tmp_path_factory.mktemp("wandb_run")
-    overrides = [o for o in TINY if not o.startswith("logger=")] + ["logger=wandb", "cv.folds=[1,2]", "data.val_fraction=0.1"]
+    overrides = [o for o in TINY if not o.startswith("logger=")] + [
+        "logger=wandb",
+        "cv.folds=[1,2]",
+        "data.val_fraction=0.1",
+    ]
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     OmegaConf.set_struct(cfg, False)

@@ -124,7 +124,9 @@ def test_bundle_reloads_with_the_same_predictions(compose_train):
 
 
 @pytest.mark.parametrize("val_fraction", [0.0, 0.1])
-def test_changing_test_ratings_changes_nothing_learned(compose_train, synthetic_data_dir, tmp_path, val_fraction):
+def test_changing_test_ratings_changes_nothing_learned(
+    compose_train, synthetic_data_dir, tmp_path, val_fraction
+):
     """Leak check: rewrite every test rating of fold 1; the learned model must be identical."""
     altered = tmp_path / "altered"
     shutil.copytree(synthetic_data_dir, altered)

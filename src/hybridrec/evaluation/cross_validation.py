@@ -51,7 +51,11 @@ def evaluate_model(model: Recommender, dm: MovieLensDataModule) -> tuple[dict, n
     predictions = model.predict(dm.test.users, dm.test.items) if rates else np.full(len(dm.test), np.nan)
     rating = rating_metrics(predictions, dm.test.ratings) if rates else NAN_RATINGS
     validated = rates and dm.has_validation
-    val = rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings) if validated else NAN_RATINGS
+    val = (
+        rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings)
+        if validated
+        else NAN_RATINGS
+    )
     ranking = evaluate_ranking(model, dm.train_interactions, dm.test)
     metrics = {
         "test_rmse": rating["rmse"],
