@@ -43,6 +43,10 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         ["model.neighbourhood_weight=0", "baselines=none"],
         "ablation: lists from the towers alone (no item-item term)",
     ),
+    "no_knn": (
+        ["model.knn_weight=0", "baselines=none"],
+        "ablation: ratings from the towers alone (no item-KNN share)",
+    ),
     "linear_towers": (["model.depth=0", "baselines=none"], "ablation: linear towers (no MLP)"),
     "mapping_square": (["model/mapping=square", "baselines=none"], "rating mapping 1 + 4·sim²"),
     "mapping_linear": (["model/mapping=linear", "baselines=none"], "rating mapping 3 + 2·sim"),

@@ -242,3 +242,90 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
         np.testing.assert_allclose(by_text, row, atol=1e-4)
     with pytest.raises(ValueError, match="neighbourhood"):
         _lit(context, neighbourhood_weight=-1.0)
+
+
+def _knn_by_hand(context, user: int, item: int, k: int, shrinkage: float) -> float:
+    """KNNBaseline's rating of one pair, straight from its definition: loops, no matrices."""
+    from hybridrec.models.neighbourhood import fit_biases
+
+    fit = context.fit
+    user_bias, item_bias = fit_biases(context, 15.0, 10.0)
+
+    def baseline(u, i):
+        return context.global_mean + user_bias[u] + item_bias[i]
+
+    residuals: dict[int, dict[int, float]] = {}  # film -> {rater: residual}
+    for u, i, r in zip(fit.users, fit.items, fit.ratings, strict=True):
+        residuals.setdefault(int(i), {})[int(u)] = float(r) - baseline(u, i)
+
+    def similarity(i, j):
+        common = set(residuals.get(i, {})) & set(residuals.get(j, {}))
+        num = sum(residuals[i][u] * residuals[j][u] for u in common)
+        den = math.sqrt(sum(residuals[i][u] ** 2 for u in common) * sum(residuals[j][u] ** 2 for u in common))
+        n = max(len(common) - 1, 0)
+        return 0.0 if den == 0 else num / den * n / (n + shrinkage)
+
+    rated = [j for j, raters in residuals.items() if user in raters and j != item]
+    nearest = sorted(((similarity(item, j), residuals[j][user]) for j in rated), reverse=True)[:k]
+    positive = [(s, r) for s, r in nearest if s > 0]
+    shift = sum(s * r for s, r in positive) / sum(s for s, _ in positive) if positive else 0.0
+    return baseline(user, item) + shift
+
+
+def test_knn_baseline_follows_its_definition(context):
+    from hybridrec.models.neighbourhood import knn_baseline_ratings
+
+    ratings = knn_baseline_ratings(context, k=5, shrinkage=10.0)
+    rng = np.random.default_rng(0)
+    for user, item in zip(
+        rng.integers(0, context.n_users, 25), rng.integers(0, context.n_items, 25), strict=True
+    ):
+        assert ratings[user, item] == pytest.approx(_knn_by_hand(context, user, item, 5, 10.0), abs=1e-9)
+
+
+def test_knn_baseline_matches_surprise(context):
+    surprise = pytest.importorskip("surprise")
+    from hybridrec.models.neighbourhood import knn_baseline_ratings
+
+    fit = context.fit
+    frame = {"user": fit.users, "item": fit.items, "rating": fit.ratings}
+    import pandas as pd
+
+    trainset = surprise.Dataset.load_from_df(
+        pd.DataFrame(frame), surprise.Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
+    reference = surprise.KNNBaseline(
+        k=20,
+        sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": 100},
+        bsl_options={"method": "als", "reg_i": 10, "reg_u": 15, "n_epochs": 10},
+        verbose=False,
+    ).fit(trainset)
+    ours = knn_baseline_ratings(context, k=20, shrinkage=100.0)
+    # pairs the user has not rated (on those Surprise counts the film as its own nearest neighbour)
+    seen = set(zip(fit.users.tolist(), fit.items.tolist(), strict=True))
+    pairs = [
+        (u, i) for u in np.unique(fit.users)[:40] for i in np.unique(fit.items)[:40] if (u, i) not in seen
+    ]
+    expected = [reference.predict(u, i, clip=False).est for u, i in pairs]
+    users, items = np.array(pairs).T
+    np.testing.assert_allclose(ours[users, items], expected, atol=1e-6)
+
+
+def test_knn_share_joins_the_ratings_of_known_users_and_films(movielens):
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    towers = _lit(context)
+    blended = _lit(context, knn_weight=0.3, knn_k=5)
+    users = np.arange(context.n_users)
+    items = (users * 7) % context.n_items
+    known = blended.net.user_known.numpy() & blended.net.item_known.numpy()[items]
+    assert known.any() and (~known).any()
+    knn = blended.knn_ratings.numpy()[users, items]
+    expected = np.where(
+        known, np.clip(0.7 * towers.predict(users, items) + 0.3 * knn, 1, 5), towers.predict(users, items)
+    )
+    np.testing.assert_allclose(blended.predict(users, items), expected, atol=1e-5)
+    # the Lightning evaluation path (validation and test metrics) predicts the same
+    forward = blended(torch.as_tensor(users), torch.as_tensor(items)).clamp(1, 5).detach().numpy()
+    np.testing.assert_allclose(forward, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="knn_weight"):
+        _lit(context, knn_weight=1.5)

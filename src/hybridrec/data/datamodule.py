@@ -1,8 +1,9 @@
 """The LightningDataModule: one fold of one protocol, served as index tensors.
 
 ``prepare_data`` downloads the data set when it is missing; ``setup`` reads it, takes the fold's
-split, carves a seeded validation split from the training part and builds the fold's context
-(profiles and embeddings from the fitting ratings only). Training batches are shuffled index
+split, carves a seeded validation split from the training part when ``val_fraction`` > 0 (else the
+whole training part is fitted) and builds the fold's context (profiles and embeddings from the
+fitting ratings only). Training batches are shuffled index
 batches from a seeded generator: the same seed gives the same batches, in one process or under DDP.
 """
 
@@ -105,7 +106,7 @@ class MovieLensDataModule(L.LightningDataModule):
         profile: dict | None = None,
         protocol: str = "canonical",
         fold: int = 1,
-        val_fraction: float = 0.05,
+        val_fraction: float = 0.0,
         batch_size: int = 1024,
         eval_batch_size: int = 16384,
         seed: int = 42,

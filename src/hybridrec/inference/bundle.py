@@ -205,7 +205,7 @@ def load_bundle(path: Path) -> Bundle:
 
 
 def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = None) -> Path:
-    """The final fit: all ratings (validation carved from them for early stopping), saved as a bundle."""
+    """The final fit: all ratings (less a validation carve-out when ``data.val_fraction`` > 0), saved as a bundle."""
     from hybridrec.training import fit_fold
 
     output_dir = Path(cfg.paths.output_dir)

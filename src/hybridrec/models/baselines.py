@@ -13,7 +13,7 @@ from torch import nn
 from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
-from hybridrec.models.neighbourhood import ease_weights, liked_matrix
+from hybridrec.models.neighbourhood import ease_weights, fit_biases, knn_baseline_ratings, liked_matrix
 
 
 class Baseline(Recommender, nn.Module):
@@ -38,24 +38,6 @@ class GlobalMean(Baseline):
         return np.zeros((len(users), self.n_items))
 
 
-def fit_biases(context: FoldContext, reg_user: float, reg_item: float, iterations: int = 10):
-    """Regularised user and item biases by alternating least squares (closed form per bias)."""
-    fit = context.fit
-    residual_base = fit.ratings.astype(np.float64) - context.global_mean
-    user_bias = np.zeros(context.n_users)
-    item_bias = np.zeros(context.n_items)
-    n_user = np.bincount(fit.users, minlength=context.n_users)
-    n_item = np.bincount(fit.items, minlength=context.n_items)
-    for _ in range(iterations):
-        item_bias = np.bincount(fit.items, residual_base - user_bias[fit.users], context.n_items) / (
-            reg_item + n_item
-        )
-        user_bias = np.bincount(fit.users, residual_base - item_bias[fit.items], context.n_users) / (
-            reg_user + n_user
-        )
-    return user_bias, item_bias
-
-
 class Biases(Baseline):
     """μ + b_u + b_i, regularised; lists rank items by their bias (the best-rated films first)."""
 
@@ -78,6 +60,36 @@ class Biases(Baseline):
 
     def rank_scores(self, users):
         return np.broadcast_to(self.item_bias.numpy(), (len(users), self.n_items)).copy()
+
+
+class ItemKNN(Baseline):
+    """Item KNN with baselines (Koren 2010, Surprise's ``KNNBaseline``): the user's residuals on the
+    films most like this one (shrunk Pearson), on top of μ + b_u + b_i; lists rank by that rating."""
+
+    name = "knn"
+
+    def __init__(
+        self,
+        context: FoldContext,
+        k: int = 40,
+        shrinkage: float = 100.0,
+        reg_user: float = 15.0,
+        reg_item: float = 10.0,
+    ):
+        super().__init__(context)
+        self.k, self.shrinkage, self.reg_user, self.reg_item = k, shrinkage, reg_user, reg_item
+        self.register_buffer("ratings", torch.zeros(self.n_users, self.n_items))
+
+    def fit(self, context):
+        ratings = knn_baseline_ratings(context, self.k, self.shrinkage, self.reg_user, self.reg_item)
+        self.ratings = torch.from_numpy(ratings).float()
+        return self
+
+    def _ratings(self, users, items):
+        return self.ratings.numpy()[users, items]
+
+    def rank_scores(self, users):
+        return self.ratings.numpy()[users].copy()
 
 
 class Popularity(Baseline):

@@ -11,11 +11,16 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
-from hybridrec.constants import TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RMSE
+from hybridrec.constants import RELEVANCE_THRESHOLD, TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RMSE
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
-from hybridrec.models.neighbourhood import ease_weights, liked_matrix, text_neighbour_scores
+from hybridrec.models.neighbourhood import (
+    ease_weights,
+    knn_baseline_ratings,
+    liked_matrix,
+    text_neighbour_scores,
+)
 
 
 class HybridRecLitModule(Recommender, L.LightningModule):
@@ -27,9 +32,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     (different initialisations) and averages them: their ratings, and their ranking log-probabilities.
     ``neighbourhood_weight`` > 0 adds, to those ranking scores (both standardised per user), full-rank
     neighbourhood evidence that the low-rank towers smooth away: for users with a history, an
-    item-item term in closed form over the fold's liked ratings (EASE^R, L2 ``neighbourhood_reg``);
+    item-item term in closed form over the fold's ratings >= ``neighbourhood_min_rating`` (EASE^R, L2
+    ``neighbourhood_reg``);
     for users known only by text, the films liked by the ``neighbourhood_users`` known users whose
-    demographic profile texts embed nearest to theirs.
+    demographic profile texts embed nearest to theirs. ``knn_weight`` > 0 does the same for the
+    ratings of known users and films: that share of an item KNN with baselines (``knn_k`` most
+    similar films the user rated, similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -48,6 +56,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         neighbourhood_weight: float = 0.0,
         neighbourhood_reg: float = 300.0,
         neighbourhood_users: int = 100,
+        neighbourhood_min_rating: float = RELEVANCE_THRESHOLD,
+        knn_weight: float = 0.0,
+        knn_k: int = 40,
+        knn_shrinkage: float = 100.0,
         **architecture,
     ):
         super().__init__()
@@ -57,6 +69,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError(
                 "neighbourhood_weight must be >= 0, neighbourhood_reg > 0 and neighbourhood_users >= 1"
             )
+        if not 0.0 <= knn_weight <= 1.0 or knn_k < 1 or knn_shrinkage < 0:
+            raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
         self.nets = nn.ModuleList(
@@ -75,7 +89,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.neighbourhood_weight = neighbourhood_weight
         self.neighbourhood_users = neighbourhood_users
         if neighbourhood_weight:  # fixed per fold, so built here once (from the context: not saved)
-            self._build_neighbourhood(context, neighbourhood_reg)
+            self._build_neighbourhood(context, neighbourhood_reg, neighbourhood_min_rating)
+        self.knn_weight = knn_weight
+        if knn_weight:
+            knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
+            self.register_buffer("knn_ratings", torch.from_numpy(knn).float(), persistent=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -91,7 +109,15 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return self.nets[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return torch.stack([net(users, items) for net in self.nets]).mean(0)
+        return self._with_knn(users, items, torch.stack([net(users, items) for net in self.nets]).mean(0))
+
+    def _with_knn(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
+        """Blend in the KNN's rating where the user and the film both have training ratings."""
+        if not self.knn_weight:
+            return ratings
+        known = self.net.user_known[users] & self.net.item_known[items]
+        blended = (1 - self.knn_weight) * ratings + self.knn_weight * self.knn_ratings[users, items]
+        return torch.where(known, blended, ratings)
 
     def training_step(self, batch, batch_idx):
         self._frozen = None
@@ -171,7 +197,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rated = torch.stack(
             [net.rate(fu[u], fi[i]) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         )
-        return clip_ratings(rated.mean(0)).cpu().numpy()
+        return clip_ratings(self._with_knn(u, i, rated.mean(0))).cpu().numpy()
 
     @torch.no_grad()
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
@@ -196,15 +222,16 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             rank = self._blend(rank, self._text_neighbours(content))
         return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), rank.cpu().numpy()
 
-    def _build_neighbourhood(self, context: FoldContext, reg: float) -> None:
-        """Every known user's neighbourhood evidence, precomputed: item-item over their liked ratings,
-        or (no history) what their nearest users by demographic text liked. Free texts keep the
-        known users' texts and liked rows to find their neighbours per request."""
+    def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
+        """Every known user's neighbourhood evidence, precomputed: item-item over their ratings at or
+        above ``min_rating``, or (no history) what their nearest users by demographic text liked.
+        Free texts keep the known users' texts and liked rows to find their neighbours per request."""
         liked = torch.from_numpy(liked_matrix(context)).float()
         known = self.net.user_known.cpu()
         self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
         self.register_buffer("known_liked", liked[known], persistent=False)
-        evidence = liked @ torch.from_numpy(ease_weights(liked.double().numpy(), reg)).float()
+        rated = liked_matrix(context, min_rating)
+        evidence = torch.from_numpy(rated @ ease_weights(rated, reg)).float()
         if (~known).any():
             evidence[~known] = self._text_neighbours(self.net.user_demographic.cpu()[~known])
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
