@@ -60,6 +60,10 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         "offline embedder: hashed n-grams instead of MiniLM",
     ),
     "seed": (["experiment=seed", "baselines=none"], "the original project's configuration, leak-free"),
+    "cold_embedder_hashing": (
+        ["cv=cold_users", "embedder=hashing", "baselines=none"],
+        "protocol B with hashed n-grams instead of MiniLM: what the language model adds for new users",
+    ),
     "validation_carve_out": (
         ["data.val_fraction=0.05", "baselines=none"],
         "5 % of each fold's training part held out: early stopping, best checkpoint, the validation curves",
@@ -268,7 +272,8 @@ def write_report(results: dict[str, dict]) -> None:
                 f"{pm(s, 'rmse')} | {pm(s, 'mae')} |"
             )
         lines += ["", f"Command: `{shown('cold_users')}`", ""]
-    ablations = [n for n in EXPERIMENTS if n not in ("cold_users",) and n in results]
+    cold_ablations = [n for n in EXPERIMENTS if n.startswith("cold_") and n != "cold_users" and n in results]
+    ablations = [n for n in EXPERIMENTS if not n.startswith("cold_") and n in results]
     if ablations:
         lines += [
             "## Ablations (canonical folds)",
@@ -280,6 +285,19 @@ def write_report(results: dict[str, dict]) -> None:
             lines.append(
                 f"| {name} | {EXPERIMENTS[name][1]} | {pm(s, 'rmse')} | {fold1(s, 'test_rmse')} | "
                 f"{pm(s, 'ndcg@10')} | {s.get('seconds_total', 0):.0f} s | `{shown(name)}` |"
+            )
+        lines.append("")
+    if cold_ablations:
+        lines += [
+            "## Ablations (cold start, protocol B)",
+            "",
+            *header("experiment", "what changes", "NDCG@10", "RMSE", "time", "command"),
+        ]
+        for name in ["cold_users", *cold_ablations] if cold else cold_ablations:
+            s = results[name]
+            lines.append(
+                f"| {name} | {EXPERIMENTS[name][1]} | {pm(s, 'ndcg@10')} | {pm(s, 'rmse')} | "
+                f"{s.get('seconds_total', 0):.0f} s | `{shown(name)}` |"
             )
         lines.append("")
     lines += targets(default, cold)
