@@ -147,9 +147,13 @@ def _fit_lightning(
     fold_dir.mkdir(parents=True, exist_ok=True)
     history = EpochHistory()
     validating = datamodule.has_validation
-    # without a validation split the model trains for trainer.max_epochs and keeps its last weights
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] if validating else []
-    callbacks += [RankingValidation(datamodule), history] if validating else [history]
+    if validating:
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+        callbacks += [RankingValidation(datamodule), history]
+        no_validation = {}
+    else:  # the model trains for trainer.max_epochs and keeps its last weights
+        callbacks = [history]
+        no_validation = {"limit_val_batches": 0, "enable_checkpointing": False}
     checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
     if checkpoint is not None:
         checkpoint.dirpath = str(fold_dir / "checkpoints")
@@ -158,7 +162,6 @@ def _fit_lightning(
         factory(save_dir=fold_dir, name=fold_name, group=run_name, config=config)
         for factory in instantiate(cfg.get("logger") or {}).values()
     ]
-    no_validation = {} if validating else {"limit_val_batches": 0, "enable_checkpointing": False}
     trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hybridrec.constants import RELEVANCE_THRESHOLD
+from hybridrec.constants import MIN_RATING, RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
 
 
@@ -82,8 +82,7 @@ def knn_baseline_ratings(
     baseline = context.global_mean + user_bias[:, None] + item_bias[None, :]
     residual = np.zeros((context.n_users, context.n_items))
     residual[fit.users, fit.items] = fit.ratings - baseline[fit.users, fit.items]
-    rated = np.zeros_like(residual)
-    rated[fit.users, fit.items] = 1.0
+    rated = liked_matrix(context, MIN_RATING)  # every rating
     squared = residual**2
     common = rated.T @ rated
     norms = np.sqrt((squared.T @ rated) * (rated.T @ squared))
