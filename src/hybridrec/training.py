@@ -176,7 +176,9 @@ def _fit_lightning(
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
             best_epoch = int(state.get("epoch", -1)) + 1
-        if len(datamodule.test):
+        # under DDP a test pass would spawn the processes again only to repeat what ``evaluate``
+        # measures in this process (and gloo's teardown at its end has aborted a worker)
+        if len(datamodule.test) and trainer.world_size == 1:
             trainer.test(model, datamodule=datamodule, verbose=False)
         seconds = time.perf_counter() - started
         metrics = evaluate(model, datamodule) if evaluate else None
