@@ -329,3 +329,35 @@ def test_knn_share_joins_the_ratings_of_known_users_and_films(movielens):
     np.testing.assert_allclose(forward, expected, atol=1e-5)
     with pytest.raises(ValueError, match="knn_weight"):
         _lit(context, knn_weight=1.5)
+
+
+def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movielens):
+    from hybridrec.models.neighbourhood import fit_biases
+
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    towers = _lit(context)
+    blended = _lit(context, cold_baseline_weight=0.4)
+    users = np.arange(context.n_users)
+    items = (users * 7) % context.n_items
+    cold = ~blended.net.user_known.numpy() & blended.net.item_known.numpy()[items]
+    assert cold.any() and (~cold).any()
+    _, item_bias = fit_biases(context, 15.0, 10.0)
+    baseline = context.global_mean + item_bias
+    expected = np.where(
+        cold,
+        np.clip(0.6 * towers.predict(users, items) + 0.4 * baseline[items], 1, 5),
+        towers.predict(users, items),
+    )
+    np.testing.assert_allclose(blended.predict(users, items), expected, atol=1e-5)
+    forward = blended(torch.as_tensor(users), torch.as_tensor(items)).clamp(1, 5).detach().numpy()
+    np.testing.assert_allclose(forward, expected, atol=1e-5)
+    # a new user described by a free text gets the same blend over the films with training ratings
+    text = context.embeddings.user_demographic[:2]
+    tower_ratings = towers.text_user_scores(text)[0]
+    known_items = blended.net.item_known.numpy()
+    expected_text = np.where(known_items, np.clip(0.6 * tower_ratings + 0.4 * baseline, 1, 5), tower_ratings)
+    np.testing.assert_allclose(blended.text_user_scores(text)[0], expected_text, atol=1e-5)
+    # the lists are untouched
+    np.testing.assert_allclose(blended.rank_scores(users), towers.rank_scores(users), atol=1e-6)
+    with pytest.raises(ValueError, match="cold_baseline_weight"):
+        _lit(context, cold_baseline_weight=-0.1)

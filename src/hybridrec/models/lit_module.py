@@ -17,6 +17,7 @@ from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
 from hybridrec.models.neighbourhood import (
     ease_weights,
+    item_baseline_ratings,
     knn_baseline_ratings,
     liked_matrix,
     text_neighbour_scores,
@@ -38,6 +39,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     demographic profile texts embed nearest to theirs. ``knn_weight`` > 0 does the same for the
     ratings of known users and films: that share of an item KNN with baselines (``knn_k`` most
     similar films the user rated, similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
+    ``cold_baseline_weight`` > 0 is the same for users known only by text, whose KNN rating is its
+    baseline ``μ + b_i``: the towers' rating from demographics alone is noisy (age, gender and
+    occupation nearly single out a training user), and averaging it with the film's baseline cuts
+    the error.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -60,6 +65,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         knn_weight: float = 0.0,
         knn_k: int = 40,
         knn_shrinkage: float = 100.0,
+        cold_baseline_weight: float = 0.0,
         **architecture,
     ):
         super().__init__()
@@ -71,6 +77,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             )
         if not 0.0 <= knn_weight <= 1.0 or knn_k < 1 or knn_shrinkage < 0:
             raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
+        if not 0.0 <= cold_baseline_weight <= 1.0:
+            raise ValueError(f"cold_baseline_weight must be in [0, 1], got {cold_baseline_weight}")
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
         self.nets = nn.ModuleList(
@@ -94,6 +102,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         if knn_weight:
             knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
             self.register_buffer("knn_ratings", torch.from_numpy(knn).float(), persistent=False)
+        self.cold_baseline_weight = cold_baseline_weight
+        if cold_baseline_weight:
+            baseline = torch.from_numpy(item_baseline_ratings(context)).float()
+            self.register_buffer("item_baseline", baseline, persistent=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -109,15 +121,23 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return self.nets[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._with_knn(users, items, torch.stack([net(users, items) for net in self.nets]).mean(0))
+        return self._with_neighbours(users, items, torch.stack([net(users, items) for net in self.nets]).mean(0))
 
-    def _with_knn(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
-        """Blend in the KNN's rating where the user and the film both have training ratings."""
-        if not self.knn_weight:
-            return ratings
-        known = self.net.user_known[users] & self.net.item_known[items]
-        blended = (1 - self.knn_weight) * ratings + self.knn_weight * self.knn_ratings[users, items]
-        return torch.where(known, blended, ratings)
+    def _with_neighbours(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
+        """Blend in, for films with training ratings, the KNN's rating where the user has training
+        ratings too, and the film's baseline where the user is known only by text."""
+        item_known = self.net.item_known[items]
+        user_known = self.net.user_known[users]
+        if self.knn_weight:
+            blended = (1 - self.knn_weight) * ratings + self.knn_weight * self.knn_ratings[users, items]
+            ratings = torch.where(user_known & item_known, blended, ratings)
+        if self.cold_baseline_weight:
+            blended = self._with_item_baseline(ratings, self.item_baseline[items])
+            ratings = torch.where(~user_known & item_known, blended, ratings)
+        return ratings
+
+    def _with_item_baseline(self, ratings: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+        return (1 - self.cold_baseline_weight) * ratings + self.cold_baseline_weight * baseline
 
     def training_step(self, batch, batch_idx):
         self._frozen = None
@@ -197,7 +217,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rated = torch.stack(
             [net.rate(fu[u], fi[i]) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         )
-        return clip_ratings(self._with_knn(u, i, rated.mean(0))).cpu().numpy()
+        return clip_ratings(self._with_neighbours(u, i, rated.mean(0))).cpu().numpy()
 
     @torch.no_grad()
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
@@ -220,7 +240,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rank = torch.stack(ranks).mean(0)
         if self.neighbourhood_weight:
             rank = self._blend(rank, self._text_neighbours(content))
-        return clip_ratings(torch.stack(ratings).mean(0)).cpu().numpy(), rank.cpu().numpy()
+        rating = torch.stack(ratings).mean(0)
+        if self.cold_baseline_weight:
+            rating = torch.where(self.net.item_known, self._with_item_baseline(rating, self.item_baseline), rating)
+        return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
         """Every known user's neighbourhood evidence, precomputed: item-item over their ratings at or

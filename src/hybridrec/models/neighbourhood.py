@@ -47,6 +47,10 @@ def text_neighbour_scores(
     return weights @ known_liked
 
 
+# Surprise's regularisation of the KNN's baseline b_ui = μ + b_u + b_i (pseudo-ratings per user, per film)
+BASELINE_REG_USER, BASELINE_REG_ITEM = 15.0, 10.0
+
+
 def fit_biases(context: FoldContext, reg_user: float, reg_item: float, iterations: int = 10):
     """Regularised user and item biases by alternating least squares (closed form per bias)."""
     fit = context.fit
@@ -69,8 +73,8 @@ def knn_baseline_ratings(
     context: FoldContext,
     k: int = 40,
     shrinkage: float = 100.0,
-    reg_user: float = 15.0,
-    reg_item: float = 10.0,
+    reg_user: float = BASELINE_REG_USER,
+    reg_item: float = BASELINE_REG_ITEM,
 ) -> np.ndarray:
     """(n_users, n_items) ratings of item-based KNN with baselines (Surprise's ``KNNBaseline``):
     ``b_ui`` plus the similarity-weighted baseline residuals of the ``k`` films most similar to ``i``
@@ -101,3 +105,9 @@ def knn_baseline_ratings(
         shift = (weights * res[user, seen][rows]).sum(1) / total.clamp_min(1e-12)
         ratings[user] += torch.where(total > 0, shift, torch.zeros_like(shift))
     return ratings.numpy()
+
+
+def item_baseline_ratings(context: FoldContext) -> np.ndarray:
+    """``μ + b_i`` per film: the KNN's baseline (and rating) for a user without ratings, whose b_u is 0."""
+    _, item_bias = fit_biases(context, BASELINE_REG_USER, BASELINE_REG_ITEM)
+    return context.global_mean + item_bias
