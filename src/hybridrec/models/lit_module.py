@@ -121,9 +121,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return self.nets[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._with_neighbours(users, items, torch.stack([net(users, items) for net in self.nets]).mean(0))
+        ratings = torch.stack([net(users, items) for net in self.nets]).mean(0)
+        return self._with_neighbours(users, items, ratings)
 
-    def _with_neighbours(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
+    def _with_neighbours(
+        self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor
+    ) -> torch.Tensor:
         """Blend in, for films with training ratings, the KNN's rating where the user has training
         ratings too, and the film's baseline where the user is known only by text."""
         item_known = self.net.item_known[items]
@@ -242,7 +245,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             rank = self._blend(rank, self._text_neighbours(content))
         rating = torch.stack(ratings).mean(0)
         if self.cold_baseline_weight:
-            rating = torch.where(self.net.item_known, self._with_item_baseline(rating, self.item_baseline), rating)
+            rating = torch.where(
+                self.net.item_known, self._with_item_baseline(rating, self.item_baseline), rating
+            )
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
