@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from hybridrec.data.context import build_fold_context
 from hybridrec.data.splits import canonical_fold, cold_user_fold
@@ -361,3 +362,17 @@ def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movie
     np.testing.assert_allclose(blended.rank_scores(users), towers.rank_scores(users), atol=1e-6)
     with pytest.raises(ValueError, match="cold_baseline_weight"):
         _lit(context, cold_baseline_weight=-0.1)
+
+
+def test_seed_experiment_is_the_original_towers_alone(context):
+    """``experiment=seed`` reproduces the original model: none of the later additions may leak in."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=seed"])
+    model = instantiate(cfg.model)(context=context)
+    assert len(model.nets) == 1 and not model.net.ranking and model.net.id_dim == 0
+    assert not model.net.use_biases and model.net.bags == []
+    assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and model.neighbourhood_weight == 0
+    assert not hasattr(model, "knn_ratings") and not hasattr(model, "neighbour_evidence")
