@@ -36,8 +36,14 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         "ablation: no LLM embeddings (IDs and history bags only)",
     ),
     "content_only": (
-        ["model.id_emb_dim=0", "model.biases=false", "baselines=none"],
-        "ablation: no IDs (pure content)",
+        [
+            "model.id_emb_dim=0",
+            "model.biases=false",
+            "model.knn_weight=0",
+            "model.neighbourhood_weight=0",
+            "baselines=none",
+        ],
+        "ablation: no IDs (pure content: no biases, history bags, KNN or item-item term either)",
     ),
     "no_neighbourhood": (
         ["model.neighbourhood_weight=0", "baselines=none"],
