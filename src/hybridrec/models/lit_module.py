@@ -132,15 +132,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         item_known = self.net.item_known[items]
         user_known = self.net.user_known[users]
         if self.knn_weight:
-            blended = (1 - self.knn_weight) * ratings + self.knn_weight * self.knn_ratings[users, items]
+            blended = _mix(ratings, self.knn_ratings[users, items], self.knn_weight)
             ratings = torch.where(user_known & item_known, blended, ratings)
         if self.cold_baseline_weight:
-            blended = self._with_item_baseline(ratings, self.item_baseline[items])
+            blended = _mix(ratings, self.item_baseline[items], self.cold_baseline_weight)
             ratings = torch.where(~user_known & item_known, blended, ratings)
         return ratings
-
-    def _with_item_baseline(self, ratings: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
-        return (1 - self.cold_baseline_weight) * ratings + self.cold_baseline_weight * baseline
 
     def training_step(self, batch, batch_idx):
         self._frozen = None
@@ -245,9 +242,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             rank = self._blend(rank, self._text_neighbours(content))
         rating = torch.stack(ratings).mean(0)
         if self.cold_baseline_weight:
-            rating = torch.where(
-                self.net.item_known, self._with_item_baseline(rating, self.item_baseline), rating
-            )
+            blended = _mix(rating, self.item_baseline, self.cold_baseline_weight)
+            rating = torch.where(self.net.item_known, blended, rating)
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
@@ -290,6 +286,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raw = items.ranking if items.ranking is not None else items.rating
             parts.append(F.normalize(raw.double(), dim=1) / np.sqrt(len(self.nets)))
         return torch.cat(parts, dim=1).cpu().numpy()
+
+
+def _mix(ratings: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Tensor:
+    """``weight`` of ``other`` and the rest of ``ratings``."""
+    return (1 - weight) * ratings + weight * other
 
 
 def _standardise(scores: torch.Tensor) -> torch.Tensor:
