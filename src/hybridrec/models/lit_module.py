@@ -129,15 +129,19 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ) -> torch.Tensor:
         """Blend in, for films with training ratings, the KNN's rating where the user has training
         ratings too, and the film's baseline where the user is known only by text."""
-        item_known = self.net.item_known[items]
         user_known = self.net.user_known[users]
         if self.knn_weight:
             blended = _mix(ratings, self.knn_ratings[users, items], self.knn_weight)
-            ratings = torch.where(user_known & item_known, blended, ratings)
-        if self.cold_baseline_weight:
-            blended = _mix(ratings, self.item_baseline[items], self.cold_baseline_weight)
-            ratings = torch.where(~user_known & item_known, blended, ratings)
-        return ratings
+            ratings = torch.where(user_known & self.net.item_known[items], blended, ratings)
+        return torch.where(user_known, ratings, self._with_item_baseline(ratings, items))
+
+    def _with_item_baseline(self, ratings: torch.Tensor, items) -> torch.Tensor:
+        """Users known only by text: the baseline's share in their ratings of films with training
+        ratings. ``items``: the films of the rating columns (an index, or ``slice(None)``: all)."""
+        if not self.cold_baseline_weight:
+            return ratings
+        blended = _mix(ratings, self.item_baseline[items], self.cold_baseline_weight)
+        return torch.where(self.net.item_known[items], blended, ratings)
 
     def training_step(self, batch, batch_idx):
         self._frozen = None
@@ -240,10 +244,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rank = torch.stack(ranks).mean(0)
         if self.neighbourhood_weight:
             rank = self._blend(rank, self._text_neighbours(content))
-        rating = torch.stack(ratings).mean(0)
-        if self.cold_baseline_weight:
-            blended = _mix(rating, self.item_baseline, self.cold_baseline_weight)
-            rating = torch.where(self.net.item_known, blended, rating)
+        rating = self._with_item_baseline(torch.stack(ratings).mean(0), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
