@@ -41,6 +41,12 @@ def wandb_cv_run(tmp_path_factory, synthetic_data_dir):
     cfg.paths.output_dir = str(run_dir)
     cfg.data.data_dir = str(synthetic_data_dir)
     result = run_cross_validation(cfg, build_embedder(cfg.embedder, None))
+    # the W&B service writes the offline logs in its own process, and ``run.finish()`` can return
+    # before the last run's log is on disk (CI once read only its header); teardown waits for it,
+    # as the exit hook does at the end of ``train.py``
+    import wandb
+
+    wandb.teardown()
     return run_dir, result
 
 
