@@ -41,13 +41,14 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
             "model.biases=false",
             "model.knn_weight=0",
             "model.neighbourhood_weight=0",
+            "model.liked_neighbourhood_weight=0",
             "baselines=none",
         ],
         "ablation: no IDs (pure content: no biases, history bags, KNN or item-item term either)",
     ),
     "no_neighbourhood": (
-        ["model.neighbourhood_weight=0", "baselines=none"],
-        "ablation: lists from the towers alone (no item-item term)",
+        ["model.neighbourhood_weight=0", "model.liked_neighbourhood_weight=0", "baselines=none"],
+        "ablation: lists from the towers alone (no item-item terms)",
     ),
     "no_knn": (
         ["model.knn_weight=0", "baselines=none"],

@@ -241,8 +241,28 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
         np.testing.assert_allclose(blended.rank_scores(users[[user]]), row, atol=1e-4)
         by_text = blended.text_user_scores(context.embeddings.user_demographic[[user]])[1]
         np.testing.assert_allclose(by_text, row, atol=1e-4)
+    # a second item-item term over the liked ratings, beside one over every rating, for users with
+    # a history; users without one keep their nearest users' films
+    both = _lit(
+        context,
+        neighbourhood_weight=0.5,
+        neighbourhood_reg=50.0,
+        neighbourhood_users=100,
+        neighbourhood_min_rating=1.0,
+        liked_neighbourhood_weight=0.3,
+    )
+    chosen = EASE(context, reg=50.0, threshold=1.0).fit(context)
+    expected = (
+        standardise(towers.rank_scores(users))
+        + 0.5 * standardise(chosen.rank_scores(users))
+        + 0.3 * standardise(ease.rank_scores(users))
+    )
+    np.testing.assert_allclose(both.rank_scores(users)[liked], expected[liked], atol=1e-4)
+    np.testing.assert_allclose(both.rank_scores(users[cold]), blended.rank_scores(users[cold]), atol=1e-6)
     with pytest.raises(ValueError, match="neighbourhood"):
         _lit(context, neighbourhood_weight=-1.0)
+    with pytest.raises(ValueError, match="neighbourhood"):
+        _lit(context, liked_neighbourhood_weight=-0.1)
 
 
 def _knn_by_hand(context, user: int, item: int, k: int, shrinkage: float) -> float:
@@ -374,5 +394,5 @@ def test_seed_experiment_is_the_original_towers_alone(context):
     model = instantiate(cfg.model)(context=context)
     assert len(model.nets) == 1 and not model.net.ranking and model.net.id_dim == 0
     assert not model.net.use_biases and model.net.bags == []
-    assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and model.neighbourhood_weight == 0
+    assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and not model.uses_neighbourhood
     assert not hasattr(model, "knn_ratings") and not hasattr(model, "neighbour_evidence")

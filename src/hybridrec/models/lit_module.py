@@ -36,8 +36,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     item-item term in closed form over the fold's ratings >= ``neighbourhood_min_rating`` (EASE^R, L2
     ``neighbourhood_reg``);
     for users known only by text, the films liked by the ``neighbourhood_users`` known users whose
-    demographic profile texts embed nearest to theirs. ``knn_weight`` > 0 does the same for the
-    ratings of known users and films: that share of an item KNN with baselines (``knn_k`` most
+    demographic profile texts embed nearest to theirs. ``liked_neighbourhood_weight`` > 0 adds, for
+    users with a history, a second item-item term over their liked ratings (>= 4) alone: the first
+    tells which films they will choose, this one which they will like, and a list is judged on both.
+    ``knn_weight`` > 0 does the same for the ratings of known users and films: that share of an item KNN with baselines (``knn_k`` most
     similar films the user rated, similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
     ``cold_baseline_weight`` > 0 is the same for users known only by text, whose KNN rating is its
     baseline ``μ + b_i``: the towers' rating from demographics alone is noisy (age, gender and
@@ -62,6 +64,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         neighbourhood_reg: float = 300.0,
         neighbourhood_users: int = 100,
         neighbourhood_min_rating: float = RELEVANCE_THRESHOLD,
+        liked_neighbourhood_weight: float = 0.0,
         knn_weight: float = 0.0,
         knn_k: int = 40,
         knn_shrinkage: float = 100.0,
@@ -71,10 +74,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         super().__init__()
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
-        if neighbourhood_weight < 0 or neighbourhood_reg <= 0 or neighbourhood_users < 1:
+        if min(neighbourhood_weight, liked_neighbourhood_weight) < 0 or neighbourhood_reg <= 0:
             raise ValueError(
-                "neighbourhood_weight must be >= 0, neighbourhood_reg > 0 and neighbourhood_users >= 1"
+                "neighbourhood_weight and liked_neighbourhood_weight must be >= 0, neighbourhood_reg > 0"
             )
+        if neighbourhood_users < 1:
+            raise ValueError(f"neighbourhood_users must be at least 1, got {neighbourhood_users}")
         if not 0.0 <= knn_weight <= 1.0 or knn_k < 1 or knn_shrinkage < 0:
             raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
         if not 0.0 <= cold_baseline_weight <= 1.0:
@@ -96,8 +101,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             net.attach(context)
         self.neighbourhood_weight = neighbourhood_weight
         self.neighbourhood_users = neighbourhood_users
-        if neighbourhood_weight:  # fixed per fold, so built here once (from the context: not saved)
-            self._build_neighbourhood(context, neighbourhood_reg, neighbourhood_min_rating)
+        self.uses_neighbourhood = bool(neighbourhood_weight or liked_neighbourhood_weight)
+        if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
+            self._build_neighbourhood(
+                context, neighbourhood_reg, neighbourhood_min_rating, liked_neighbourhood_weight
+            )
         self.knn_weight = knn_weight
         if knn_weight:
             knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
@@ -228,8 +236,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         u = torch.as_tensor(users, device=self.device)
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         scores = torch.stack(scores).mean(0)
-        if self.neighbourhood_weight:
-            scores = self._blend(scores, self.neighbour_evidence[u])
+        if self.uses_neighbourhood:
+            scores = _standardise(scores) + self.neighbour_evidence[u]
         return scores.cpu().numpy()
 
     @torch.no_grad()
@@ -242,30 +250,32 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             ratings.append(net.rate_all(users, items))
             ranks.append(self._rank(net, users, items))
         rank = torch.stack(ranks).mean(0)
-        if self.neighbourhood_weight:
-            rank = self._blend(rank, self._text_neighbours(content))
+        if self.uses_neighbourhood:
+            rank = _standardise(rank) + self._text_neighbours(content)
         rating = self._with_item_baseline(torch.stack(ratings).mean(0), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
-    def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
-        """Every known user's neighbourhood evidence, precomputed: item-item over their ratings at or
-        above ``min_rating``, or (no history) what their nearest users by demographic text liked.
-        Free texts keep the known users' texts and liked rows to find their neighbours per request."""
-        liked = torch.from_numpy(liked_matrix(context)).float()
+    def _build_neighbourhood(
+        self, context: FoldContext, reg: float, min_rating: float, liked_weight: float
+    ) -> None:
+        """Every known user's neighbourhood evidence, standardised and weighted, precomputed: item-item
+        over their ratings at or above ``min_rating`` (and over their liked ratings), or (no history)
+        what their nearest users by demographic text liked. Free texts keep the known users' texts
+        and liked rows to find their neighbours per request."""
+        liked = liked_matrix(context)
         known = self.net.user_known.cpu()
         self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
-        self.register_buffer("known_liked", liked[known], persistent=False)
-        rated = liked_matrix(context, min_rating)
-        evidence = torch.from_numpy(rated @ ease_weights(rated, reg)).float()
+        self.register_buffer("known_liked", torch.from_numpy(liked).float()[known], persistent=False)
+        evidence = self.neighbourhood_weight * _item_item(liked_matrix(context, min_rating), reg)
+        if liked_weight:
+            evidence += liked_weight * _item_item(liked, reg)
         if (~known).any():
             evidence[~known] = self._text_neighbours(self.net.user_demographic.cpu()[~known])
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        return text_neighbour_scores(texts, self.known_texts, self.known_liked, self.neighbourhood_users)
-
-    def _blend(self, towers: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
-        return _standardise(towers) + self.neighbourhood_weight * _standardise(neighbours)
+        scores = text_neighbour_scores(texts, self.known_texts, self.known_liked, self.neighbourhood_users)
+        return self.neighbourhood_weight * _standardise(scores)
 
     @torch.no_grad()
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
@@ -292,6 +302,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 def _mix(ratings: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Tensor:
     """``weight`` of ``other`` and the rest of ``ratings``."""
     return (1 - weight) * ratings + weight * other
+
+
+def _item_item(interactions: np.ndarray, reg: float) -> torch.Tensor:
+    """EASE^R's scores for every row of ``interactions`` (users x items), standardised per user."""
+    return _standardise(torch.from_numpy(interactions @ ease_weights(interactions, reg)).float())
 
 
 def _standardise(scores: torch.Tensor) -> torch.Tensor:
