@@ -39,8 +39,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     demographic profile texts embed nearest to theirs. ``liked_neighbourhood_weight`` > 0 adds, for
     users with a history, a second item-item term over their liked ratings (>= 4) alone: the first
     tells which films they will choose, this one which they will like, and a list is judged on both.
-    ``knn_weight`` > 0 does the same for the ratings of known users and films: that share of an item KNN with baselines (``knn_k`` most
-    similar films the user rated, similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
+    ``knn_weight`` > 0 brings the same kind of evidence to the ratings of known users and films:
+    that share of an item KNN with baselines (``knn_k`` most similar films the user rated,
+    similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
     ``cold_baseline_weight`` > 0 is the same for users known only by text, whose KNN rating is its
     baseline ``μ + b_i``: the towers' rating from demographics alone is noisy (age, gender and
     occupation nearly single out a training user), and averaging it with the film's baseline cuts
