@@ -233,16 +233,23 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
         context.embeddings.user_demographic, axis=1, keepdims=True
     )
     x = ease.interactions.numpy()
-    for user in np.flatnonzero(cold)[:3]:
+
+    def nearest_users_films(user, interactions):
+        """By hand: the films of the user's 100 nearest known users, weighted by text similarity."""
         similarity = texts[~cold] @ texts[user]
         nearest = np.argsort(-similarity)[:100]
-        evidence = np.maximum(similarity[nearest], 0) @ x[~cold][nearest]
-        row = standardise(towers.rank_scores(users[[user]])) + 0.5 * standardise(evidence[None])
-        np.testing.assert_allclose(blended.rank_scores(users[[user]]), row, atol=1e-4)
-        by_text = blended.text_user_scores(context.embeddings.user_demographic[[user]])[1]
-        np.testing.assert_allclose(by_text, row, atol=1e-4)
-    # a second item-item term over the liked ratings, beside one over every rating, for users with
-    # a history; users without one keep their nearest users' films
+        return (np.maximum(similarity[nearest], 0) @ interactions[~cold][nearest])[None]
+
+    def check_users_known_by_text(model, evidence_of):
+        for user in np.flatnonzero(cold)[:3]:
+            row = standardise(towers.rank_scores(users[[user]])) + evidence_of(user)
+            np.testing.assert_allclose(model.rank_scores(users[[user]]), row, atol=1e-4)
+            by_text = model.text_user_scores(context.embeddings.user_demographic[[user]])[1]
+            np.testing.assert_allclose(by_text, row, atol=1e-4)
+
+    check_users_known_by_text(blended, lambda user: 0.5 * standardise(nearest_users_films(user, x)))
+    # a second term over the liked ratings, beside one over every rating: item-item for users with
+    # a history, their nearest users' films for the others
     both = _lit(
         context,
         neighbourhood_weight=0.5,
@@ -258,7 +265,12 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
         + 0.3 * standardise(ease.rank_scores(users))
     )
     np.testing.assert_allclose(both.rank_scores(users)[liked], expected[liked], atol=1e-4)
-    np.testing.assert_allclose(both.rank_scores(users[cold]), blended.rank_scores(users[cold]), atol=1e-6)
+    rated = chosen.interactions.numpy()
+    check_users_known_by_text(
+        both,
+        lambda user: 0.5 * standardise(nearest_users_films(user, rated))
+        + 0.3 * standardise(nearest_users_films(user, x)),
+    )
     with pytest.raises(ValueError, match="neighbourhood"):
         _lit(context, neighbourhood_weight=-1.0)
     with pytest.raises(ValueError, match="neighbourhood"):

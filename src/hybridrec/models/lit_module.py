@@ -34,11 +34,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ``neighbourhood_weight`` > 0 adds, to those ranking scores (both standardised per user), full-rank
     neighbourhood evidence that the low-rank towers smooth away: for users with a history, an
     item-item term in closed form over the fold's ratings >= ``neighbourhood_min_rating`` (EASE^R, L2
-    ``neighbourhood_reg``);
-    for users known only by text, the films liked by the ``neighbourhood_users`` known users whose
-    demographic profile texts embed nearest to theirs. ``liked_neighbourhood_weight`` > 0 adds, for
-    users with a history, a second item-item term over their liked ratings (>= 4) alone: the first
-    tells which films they will choose, this one which they will like, and a list is judged on both.
+    ``neighbourhood_reg``); for users known only by text, the films rated so by the
+    ``neighbourhood_users`` known users whose demographic profile texts embed nearest to theirs.
+    ``liked_neighbourhood_weight`` > 0 adds the same evidence over the liked ratings (>= 4) alone:
+    the first tells which films a user will choose, this one which they will like, and a list is
+    judged on both.
     ``knn_weight`` > 0 brings the same kind of evidence to the ratings of known users and films:
     that share of an item KNN with baselines (``knn_k`` most similar films the user rated,
     similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
@@ -101,12 +101,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         for net in self.nets:
             net.attach(context)
         self.neighbourhood_weight = neighbourhood_weight
+        self.liked_neighbourhood_weight = liked_neighbourhood_weight
         self.neighbourhood_users = neighbourhood_users
         self.uses_neighbourhood = bool(neighbourhood_weight or liked_neighbourhood_weight)
         if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
-            self._build_neighbourhood(
-                context, neighbourhood_reg, neighbourhood_min_rating, liked_neighbourhood_weight
-            )
+            self._build_neighbourhood(context, neighbourhood_reg, neighbourhood_min_rating)
         self.knn_weight = knn_weight
         if knn_weight:
             knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
@@ -256,27 +255,37 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rating = self._with_item_baseline(torch.stack(ratings).mean(0), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
-    def _build_neighbourhood(
-        self, context: FoldContext, reg: float, min_rating: float, liked_weight: float
-    ) -> None:
-        """Every known user's neighbourhood evidence, standardised and weighted, precomputed: item-item
-        over their ratings at or above ``min_rating`` (and over their liked ratings), or (no history)
-        what their nearest users by demographic text liked. Free texts keep the known users' texts
-        and liked rows to find their neighbours per request."""
-        liked = liked_matrix(context)
+    def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
+        """Every known user's neighbourhood evidence, precomputed: item-item over the films they rated
+        at or above ``min_rating`` and over those they liked, or (no history) the same films of their
+        nearest users by demographic text. Free texts keep the known users' texts and rows to find
+        their neighbours per request."""
+        chosen, liked = liked_matrix(context, min_rating), liked_matrix(context)
         known = self.net.user_known.cpu()
         self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
+        self.register_buffer("known_chosen", torch.from_numpy(chosen).float()[known], persistent=False)
         self.register_buffer("known_liked", torch.from_numpy(liked).float()[known], persistent=False)
-        evidence = self.neighbourhood_weight * _item_item(liked_matrix(context, min_rating), reg)
-        if liked_weight:
-            evidence += liked_weight * _item_item(liked, reg)
+        evidence = self._neighbourhood(
+            lambda x: torch.from_numpy(x @ ease_weights(x, reg)).float(), chosen, liked
+        )
         if (~known).any():
             evidence[~known] = self._text_neighbours(self.net.user_demographic.cpu()[~known])
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        scores = text_neighbour_scores(texts, self.known_texts, self.known_liked, self.neighbourhood_users)
-        return self.neighbourhood_weight * _standardise(scores)
+        return self._neighbourhood(
+            lambda x: text_neighbour_scores(texts, self.known_texts, x, self.neighbourhood_users),
+            self.known_chosen,
+            self.known_liked,
+        )
+
+    def _neighbourhood(self, scores_of: Callable, chosen, liked) -> torch.Tensor:
+        """The two terms, each standardised per user, in their shares: ``scores_of`` the films chosen
+        (rated >= ``neighbourhood_min_rating``) and of the films liked."""
+        evidence = self.neighbourhood_weight * _standardise(scores_of(chosen))
+        if self.liked_neighbourhood_weight:
+            evidence += self.liked_neighbourhood_weight * _standardise(scores_of(liked))
+        return evidence
 
     @torch.no_grad()
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
@@ -303,11 +312,6 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 def _mix(ratings: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Tensor:
     """``weight`` of ``other`` and the rest of ``ratings``."""
     return (1 - weight) * ratings + weight * other
-
-
-def _item_item(interactions: np.ndarray, reg: float) -> torch.Tensor:
-    """EASE^R's scores for every row of ``interactions`` (users x items), standardised per user."""
-    return _standardise(torch.from_numpy(interactions @ ease_weights(interactions, reg)).float())
 
 
 def _standardise(scores: torch.Tensor) -> torch.Tensor:
