@@ -268,8 +268,10 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
     rated = chosen.interactions.numpy()
     check_users_known_by_text(
         both,
-        lambda user: 0.5 * standardise(nearest_users_films(user, rated))
-        + 0.3 * standardise(nearest_users_films(user, x)),
+        lambda user: (
+            0.5 * standardise(nearest_users_films(user, rated))
+            + 0.3 * standardise(nearest_users_films(user, x))
+        ),
     )
     with pytest.raises(ValueError, match="neighbourhood"):
         _lit(context, neighbourhood_weight=-1.0)
