@@ -20,7 +20,7 @@ from hybridrec.models.neighbourhood import (
     item_baseline_ratings,
     knn_baseline_ratings,
     liked_matrix,
-    text_neighbour_scores,
+    text_neighbour_weights,
 )
 
 
@@ -273,18 +273,16 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        return self._neighbourhood(
-            lambda x: text_neighbour_scores(texts, self.known_texts, x, self.neighbourhood_users),
-            self.known_chosen,
-            self.known_liked,
-        )
+        weights = text_neighbour_weights(texts, self.known_texts, self.neighbourhood_users)
+        return self._neighbourhood(lambda films: weights @ films, self.known_chosen, self.known_liked)
 
     def _neighbourhood(self, scores_of: Callable, chosen, liked) -> torch.Tensor:
-        """The two terms, each standardised per user, in their shares: ``scores_of`` the films chosen
-        (rated >= ``neighbourhood_min_rating``) and of the films liked."""
-        evidence = self.neighbourhood_weight * _standardise(scores_of(chosen))
-        if self.liked_neighbourhood_weight:
-            evidence += self.liked_neighbourhood_weight * _standardise(scores_of(liked))
+        """The terms in use, each standardised per user, in their shares: ``scores_of`` the films
+        chosen (rated >= ``neighbourhood_min_rating``) and of the films liked."""
+        evidence = 0.0
+        for weight, films in ((self.neighbourhood_weight, chosen), (self.liked_neighbourhood_weight, liked)):
+            if weight:
+                evidence = evidence + weight * _standardise(scores_of(films))
         return evidence
 
     @torch.no_grad()

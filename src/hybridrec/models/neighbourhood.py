@@ -36,15 +36,13 @@ def ease_weights(interactions: np.ndarray, reg: float) -> np.ndarray:
     return weights
 
 
-def text_neighbour_scores(
-    texts: torch.Tensor, known_texts: torch.Tensor, known_liked: torch.Tensor, k: int
-) -> torch.Tensor:
-    """Items liked by the ``k`` known users whose text embeddings are nearest (cosine) to each of
-    ``texts``, weighted by that similarity: (n_texts, n_items)."""
+def text_neighbour_weights(texts: torch.Tensor, known_texts: torch.Tensor, k: int) -> torch.Tensor:
+    """(n_texts, n_known) weights of the ``k`` known users whose text embeddings are nearest (cosine)
+    to each of ``texts``: that similarity (negative ones count 0), the others 0. Times a (known
+    users, items) matrix, it gives the films of each text's nearest users."""
     similarity = F.normalize(texts, dim=1, eps=1e-8) @ F.normalize(known_texts, dim=1, eps=1e-8).T
     nearest, rows = similarity.topk(min(k, similarity.shape[1]), dim=1)
-    weights = torch.zeros_like(similarity).scatter_(1, rows, nearest.clamp_min(0.0))
-    return weights @ known_liked
+    return torch.zeros_like(similarity).scatter_(1, rows, nearest.clamp_min(0.0))
 
 
 # Surprise's regularisation of the KNN's baseline b_ui = μ + b_u + b_i (pseudo-ratings per user, per film)
