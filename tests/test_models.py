@@ -118,6 +118,7 @@ def test_towers_run_once_per_distinct_user_and_item(context):
         {"content": False},  # IDs only
         {"implicit": False},
         {"explicit": True},
+        {"liked": True},
         {"ranking": True},
         {"depth": 0},  # linear towers
     ],
@@ -127,6 +128,16 @@ def test_model_variants_predict(context, kwargs):
     out = model(torch.tensor([0, 1]), torch.tensor([2, 3]))
     assert out.shape == (2,) and torch.isfinite(out).all()
     out.sum().backward()
+
+
+@pytest.mark.parametrize("bag", ["implicit", "explicit", "liked"])
+def test_each_history_bag_is_a_tower_input(context, bag):
+    """Every bag switched on gets its tables and widens the towers' input by one ID embedding."""
+    flags = {"implicit": False, "explicit": False, "liked": False}
+    plain, with_bag = _model(context, **flags), _model(context, **{**flags, bag: True})
+    assert bag in with_bag.user_bags and bag in with_bag.item_bags and not plain.user_bags
+    widths = [m.user_tower.net[0].in_features for m in (plain, with_bag)]
+    assert widths[1] - widths[0] == with_bag.id_dim
 
 
 def test_model_needs_some_input(context):

@@ -87,7 +87,9 @@ class HybridRecModel(nn.Module):
         self.use_content = content
         self.id_dim = max(int(id_emb_dim), 0)
         self.bags = [
-            name for name, on in (("implicit", implicit), ("explicit", explicit)) if on and self.id_dim > 0
+            name
+            for name, on in (("implicit", implicit), ("explicit", explicit), ("liked", liked))
+            if on and self.id_dim > 0
         ]
         self.use_biases = biases
         self.id_dropout = id_dropout
