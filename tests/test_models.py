@@ -177,7 +177,7 @@ def test_id_dropout_is_off_in_eval(context):
 
 def test_training_hides_the_batch_ratings_from_the_history_bags(context):
     """A target rating must not be readable from the histories: removing it changes nothing else."""
-    model = _model(context, implicit=True, explicit=True, dropout=0.0).eval()
+    model = _model(context, implicit=True, explicit=True, liked=True, dropout=0.0).eval()
     users = torch.from_numpy(context.fit.users[:5])
     items = torch.from_numpy(context.fit.items[:5])
     positions = model.rating_index[users, items]
@@ -185,8 +185,9 @@ def test_training_hides_the_batch_ratings_from_the_history_bags(context):
     full = model.encode_users(torch.unique(users))
     hidden = model.encode_users(torch.unique(users), hidden=positions)
     assert not torch.allclose(hidden.rating, full.rating, atol=1e-5), "the hidden ratings count"
-    model.user_explicit = model.user_explicit.index_fill(0, positions, 0.0)
-    model.user_implicit = model.user_implicit.index_fill(0, positions, 0.0)
+    for bag in model.bags:
+        name = f"user_{bag}"
+        setattr(model, name, getattr(model, name).index_fill(0, positions, 0.0))
     recomputed = model.encode_users(torch.unique(users))
     assert torch.allclose(hidden.rating, recomputed.rating, atol=1e-5)
 
