@@ -2,8 +2,10 @@
 
 Each tower reads its side's frozen content vector and, when enabled, the collaborative half: a
 trainable ID embedding and history bags — the normalised sum of embeddings of the items a user rated
-(or of the users who rated an item), unweighted (``implicit``, SVD++-style), weighted by the
-centred rating (``explicit``), or over the liked (>= 4) ratings only (``liked``): training ratings only.
+(or of the users who rated an item): one bag per kind switched on, unweighted (``implicit``,
+SVD++-style), weighted by the centred rating (``explicit``), or over the liked (>= 4) ratings only
+(``liked``; still normalised by the whole history, so it also says what share was liked). Training
+ratings only.
 IDs are dropped at random during training so the same towers also work from text alone (cold start).
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
