@@ -119,6 +119,7 @@ def test_towers_run_once_per_distinct_user_and_item(context):
         {"implicit": False},
         {"explicit": True},
         {"liked": True},
+        {"scales": True},
         {"ranking": True},
         {"depth": 0},  # linear towers
     ],
@@ -156,8 +157,13 @@ def test_cold_users_read_their_demographic_text_only(movielens):
     assert torch.allclose(encoded.rating, by_text.rating) and torch.allclose(encoded.bias, by_text.bias)
 
 
-def test_rate_all_agrees_with_rate(context):
-    model = _model(context).eval()
+@pytest.mark.parametrize("scales", [False, True])
+def test_rate_all_agrees_with_rate(context, scales):
+    model = _model(context, scales=scales).eval()
+    if scales:  # different scales per row, so a mix-up of rows or axes shows
+        with torch.no_grad():
+            model.user_scale.weight.normal_(std=0.5)
+            model.item_scale.weight.normal_(std=0.5)
     with torch.no_grad():
         users = model.encode_users(torch.arange(3))
         items = model.encode_items(torch.arange(4))
@@ -165,6 +171,21 @@ def test_rate_all_agrees_with_rate(context):
         pairs = model.rate(users[[1]], items[[2]])
     assert matrix.shape == (3, 4)
     assert matrix[1, 2].item() == pytest.approx(pairs.item(), abs=1e-5)
+
+
+def test_scales_stretch_a_users_ratings_around_the_biases(context):
+    """A user's scale multiplies the cosine the mapping reads: at log 2 the spread doubles; new users
+    and dropped IDs take the unknown row's scale."""
+    model = _model(context, scales=True).eval()
+    users, items = torch.tensor([0]), torch.arange(5)
+    with torch.no_grad():
+        before, _ = model._similarity(model.encode_users(users)[[0] * 5], model.encode_items(items))
+        model.user_scale.weight[0] = np.log(2.0)
+        after, _ = model._similarity(model.encode_users(users)[[0] * 5], model.encode_items(items))
+        torch.testing.assert_close(after, 2 * before)
+        model.user_scale.weight[context.n_users] = 0.7
+        text = model.encode_user_content(torch.from_numpy(context.embeddings.user_demographic[:2]))
+    assert torch.allclose(text.scale, torch.tensor([0.7, 0.7]))
 
 
 def test_id_dropout_is_off_in_eval(context):
@@ -419,6 +440,6 @@ def test_seed_experiment_is_the_original_towers_alone(context):
         cfg = compose("train", overrides=["experiment=seed"])
     model = instantiate(cfg.model)(context=context)
     assert len(model.nets) == 1 and not model.net.ranking and model.net.id_dim == 0
-    assert not model.net.use_biases and model.net.bags == []
+    assert not model.net.use_biases and not model.net.use_scales and model.net.bags == []
     assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and not model.uses_neighbourhood
     assert not hasattr(model, "knn_ratings") and not hasattr(model, "neighbour_evidence")

@@ -9,7 +9,8 @@ ratings only.
 IDs are dropped at random during training so the same towers also work from text alone (cold start).
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
-outputs to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
+outputs (times a learned scale per user and per item, ``scales``: how far from its biases each one's
+ratings stray) to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
 ``scale · cosine(ranking halves) + item prior`` (a prior of its own for new users, who bring no
 history to explain popularity away) and is trained with a softmax over the catalog to
 predict which items a user goes on to rate highly: what a top-10 list is judged on. During training
@@ -42,6 +43,7 @@ class Encoded:
     prior: torch.Tensor | None = None  # items: learned log-prior of being chosen (popularity)
     cold_prior: torch.Tensor | None = None  # items: the same for users known only by text
     cold: torch.Tensor | None = None  # users: True for users known only by text
+    scale: torch.Tensor | None = None  # log-scale of this row's rating cosine (``scales``)
 
     def __getitem__(self, rows) -> Encoded:
         """The rows at these positions (index_select: its backward is cheaper than indexing's)."""
@@ -54,6 +56,7 @@ class Encoded:
             pick(self.prior),
             pick(self.cold_prior),
             pick(self.cold),
+            pick(self.scale),
         )
 
 
@@ -76,6 +79,7 @@ class HybridRecModel(nn.Module):
         explicit: bool = False,
         liked: bool = False,
         biases: bool = True,
+        scales: bool = False,
         id_dropout: float = 0.0,
         history_dropout: float = 0.0,
         cold_start_rate: float = 0.0,
@@ -94,6 +98,7 @@ class HybridRecModel(nn.Module):
             if on and self.id_dim > 0
         ]
         self.use_biases = biases
+        self.use_scales = scales
         self.id_dropout = id_dropout
         self.history_dropout = history_dropout
         self.cold_start_rate = cold_start_rate
@@ -118,6 +123,9 @@ class HybridRecModel(nn.Module):
         if biases:
             self.user_bias = _table(n_users + 1, 1, std=0.0)
             self.item_bias = _table(n_items + 1, 1, std=0.0)
+        if scales:  # how far each user's (item's) ratings stray from the biases: a cosine has no length
+            self.user_scale = _table(n_users + 1, 1, std=0.0)
+            self.item_scale = _table(n_items + 1, 1, std=0.0)
         if ranking:
             self.item_prior = _table(n_items + 1, 1, std=0.0)
             self.item_cold_prior = _table(n_items + 1, 1, std=0.0)
@@ -213,6 +221,8 @@ class HybridRecModel(nn.Module):
         )
         rating, ranking = (out[:, : self.out_dim], out[:, self.out_dim :]) if self.ranking else (out, None)
         encoded = Encoded(rating, ranking, bias)
+        if self.use_scales:
+            encoded.scale = (self.user_scale if side == "user" else self.item_scale)(ids).squeeze(1)
         if self.ranking and side == "item":
             encoded.prior, encoded.cold_prior = (
                 self.item_prior(ids).squeeze(1),
@@ -274,11 +284,16 @@ class HybridRecModel(nn.Module):
 
     def _similarity(self, users: Encoded, items: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         """(cosine, biases) of aligned rows: what the rating mapping reads."""
-        return F.cosine_similarity(users.rating, items.rating, dim=1, eps=1e-8), users.bias + items.bias
+        sim = F.cosine_similarity(users.rating, items.rating, dim=1, eps=1e-8)
+        if self.use_scales:
+            sim = sim * torch.exp(users.scale + items.scale)
+        return sim, users.bias + items.bias
 
     def rate_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
         """Ratings of every (user, item) combination: (n_users, n_items)."""
         sim = F.normalize(users.rating, dim=1, eps=1e-8) @ F.normalize(items.rating, dim=1, eps=1e-8).T
+        if self.use_scales:
+            sim = sim * torch.exp(users.scale.unsqueeze(1) + items.scale.unsqueeze(0))
         return self.mapping(sim, users.bias.unsqueeze(1) + items.bias.unsqueeze(0))
 
     def rank_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
@@ -331,7 +346,7 @@ class HybridRecModel(nn.Module):
         return losses
 
     def id_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Per-example L2 on the ID embeddings and biases of a batch (frequent IDs pay more often)."""
+        """Per-example L2 on the ID embeddings, biases and scales of a batch (frequent IDs pay more often)."""
         penalty = torch.zeros((), device=users.device)
         if self.id_dim:
             penalty = (
@@ -341,6 +356,8 @@ class HybridRecModel(nn.Module):
             )
         if self.use_biases:
             penalty = penalty + self.user_bias(users).square().mean() + self.item_bias(items).square().mean()
+        if self.use_scales:
+            penalty = penalty + self.user_scale(users).square().mean() + self.item_scale(items).square().mean()
         return penalty
 
 
