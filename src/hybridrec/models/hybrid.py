@@ -357,7 +357,9 @@ class HybridRecModel(nn.Module):
         if self.use_biases:
             penalty = penalty + self.user_bias(users).square().mean() + self.item_bias(items).square().mean()
         if self.use_scales:
-            penalty = penalty + self.user_scale(users).square().mean() + self.item_scale(items).square().mean()
+            penalty = (
+                penalty + self.user_scale(users).square().mean() + self.item_scale(items).square().mean()
+            )
         return penalty
 
 
