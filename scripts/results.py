@@ -39,12 +39,13 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         [
             "model.id_emb_dim=0",
             "model.biases=false",
+            "model.scales=false",
             "model.knn_weight=0",
             "model.neighbourhood_weight=0",
             "model.liked_neighbourhood_weight=0",
             "baselines=none",
         ],
-        "ablation: no IDs (pure content: no biases, history bags, KNN or item-item term either)",
+        "ablation: no IDs (pure content: no biases, scales, history bags, KNN or item-item term either)",
     ),
     "no_neighbourhood": (
         ["model.neighbourhood_weight=0", "model.liked_neighbourhood_weight=0", "baselines=none"],
