@@ -443,3 +443,21 @@ def test_seed_experiment_is_the_original_towers_alone(context):
     assert not model.net.use_biases and not model.net.use_scales and model.net.bags == []
     assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and not model.uses_neighbourhood
     assert not hasattr(model, "knn_ratings") and not hasattr(model, "neighbour_evidence")
+
+
+def test_id_penalty_is_the_batchs_squared_ids_biases_and_scales(context):
+    """``model.l2`` pays for each example's own rows: ID embeddings, biases and scales, both sides."""
+    model = _model(context, scales=True)
+    with torch.no_grad():
+        for name in ("bias", "scale"):
+            getattr(model, f"user_{name}").weight.normal_()
+            getattr(model, f"item_{name}").weight.normal_()
+    users, items = torch.tensor([0, 0, 1]), torch.tensor([2, 3, 3])
+    expected = sum(
+        getattr(model, f"{side}_{name}").weight[rows].square().sum(1).mean()
+        for name in ("id", "bias", "scale")
+        for side, rows in (("user", users), ("item", items))
+    )
+    torch.testing.assert_close(model.id_penalty(users, items), expected)
+    bare = _model(context, id_emb_dim=0, implicit=False, biases=False)
+    assert bare.id_penalty(users, items).item() == 0.0

@@ -347,19 +347,18 @@ class HybridRecModel(nn.Module):
 
     def id_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Per-example L2 on the ID embeddings, biases and scales of a batch (frequent IDs pay more often)."""
+        tables = [
+            name
+            for name, on in (("id", self.id_dim), ("bias", self.use_biases), ("scale", self.use_scales))
+            if on
+        ]
         penalty = torch.zeros((), device=users.device)
-        if self.id_dim:
-            penalty = (
-                penalty
-                + self.user_id(users).square().sum(1).mean()
-                + self.item_id(items).square().sum(1).mean()
-            )
-        if self.use_biases:
-            penalty = penalty + self.user_bias(users).square().mean() + self.item_bias(items).square().mean()
-        if self.use_scales:
-            penalty = (
-                penalty + self.user_scale(users).square().mean() + self.item_scale(items).square().mean()
-            )
+        for name in tables:
+            for table, rows in (
+                (getattr(self, f"user_{name}"), users),
+                (getattr(self, f"item_{name}"), items),
+            ):
+                penalty = penalty + table(rows).square().sum(1).mean()
         return penalty
 
 
