@@ -409,8 +409,9 @@ def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movie
     items = (users * 7) % context.n_items
     cold = ~blended.net.user_known.numpy() & blended.net.item_known.numpy()[items]
     assert cold.any() and (~cold).any()
-    _, item_bias = fit_biases(context, 15.0, 10.0)
-    baseline = context.global_mean + item_bias
+    user_bias, item_bias = fit_biases(context, 15.0, 10.0)
+    # the film's baseline for a user of average bias over the fitting ratings (not b_u = 0)
+    baseline = context.global_mean + item_bias + user_bias[context.fit.users].mean()
     expected = np.where(
         cold,
         np.clip(0.6 * towers.predict(users, items) + 0.4 * baseline[items], 1, 5),
@@ -429,6 +430,34 @@ def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movie
     np.testing.assert_allclose(blended.rank_scores(users), towers.rank_scores(users), atol=1e-6)
     with pytest.raises(ValueError, match="cold_baseline_weight"):
         _lit(context, cold_baseline_weight=-0.1)
+
+
+def test_cold_baseline_expects_the_user_bias_of_an_average_rating(context):
+    """Where raters of many films rate low, ``μ + b_i`` overrates a new user's films on average; the
+    baseline with E[b_u] over the ratings comes closer to the mean rating it is judged against."""
+    from dataclasses import replace
+
+    from hybridrec.data.context import Interactions
+    from hybridrec.models.neighbourhood import fit_biases, item_baseline_ratings
+
+    fit = context.fit
+    counts = np.bincount(fit.users, minlength=context.n_users)
+    heavy = counts[fit.users] > np.median(counts)  # the raters of many films: a star lower
+    ratings = np.clip(np.where(heavy, fit.ratings - 1.0, fit.ratings), 1, 5).astype(np.float32)
+    skewed = replace(
+        context,
+        fit=Interactions(fit.users, fit.items, ratings, context.n_users, context.n_items),
+        global_mean=float(ratings.mean()),
+    )
+    user_bias, item_bias = fit_biases(skewed, 15.0, 10.0)
+    baseline = item_baseline_ratings(skewed)
+    np.testing.assert_allclose(
+        baseline, skewed.global_mean + item_bias + user_bias[fit.users].mean(), rtol=1e-6
+    )
+    without = skewed.global_mean + item_bias
+    assert user_bias[fit.users].mean() < 0
+    error = lambda b: abs(b[fit.items].mean() - ratings.mean())  # noqa: E731
+    assert error(baseline) < error(without)
 
 
 def test_seed_experiment_is_the_original_towers_alone(context):

@@ -42,10 +42,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ``knn_weight`` > 0 brings the same kind of evidence to the ratings of known users and films:
     that share of an item KNN with baselines (``knn_k`` most similar films the user rated,
     similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
-    ``cold_baseline_weight`` > 0 is the same for users known only by text, whose KNN rating is its
-    baseline ``μ + b_i``: the towers' rating from demographics alone is noisy (age, gender and
-    occupation nearly single out a training user), and averaging it with the film's baseline cuts
-    the error.
+    ``cold_baseline_weight`` > 0 is the same for users known only by text, with the KNN's baseline
+    for a user of average bias, ``μ + b_i + E[b_u]``: the towers' rating from demographics alone is
+    noisy (age, gender and occupation nearly single out a training user), and averaging it with the
+    film's baseline cuts the error.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 

@@ -106,6 +106,9 @@ def knn_baseline_ratings(
 
 
 def item_baseline_ratings(context: FoldContext) -> np.ndarray:
-    """``μ + b_i`` per film: the KNN's baseline (and rating) for a user without ratings, whose b_u is 0."""
-    _, item_bias = fit_biases(context, BASELINE_REG_USER, BASELINE_REG_ITEM)
-    return context.global_mean + item_bias
+    """``μ + b_i + E[b_u]`` per film: a new user's expected rating, the KNN's baseline with the user
+    bias of an average *rating* rather than 0. The two differ: raters of many films rate lower (over
+    the ratings, b_u averages about -0.12 on MovieLens 100K, and b_i as much above 0), and every one
+    of a new user's ratings counts in their error, as every rating counts in training."""
+    user_bias, item_bias = fit_biases(context, BASELINE_REG_USER, BASELINE_REG_ITEM)
+    return context.global_mean + item_bias + user_bias[context.fit.users].mean()
