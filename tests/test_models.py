@@ -281,6 +281,21 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
             np.testing.assert_allclose(by_text, row, atol=1e-4)
 
     check_users_known_by_text(blended, lambda user: 0.5 * standardise(nearest_users_films(user, x)))
+    # damped: each neighbour's films weigh 1 / sqrt(their number of ratings)
+    damped = _lit(
+        context,
+        neighbourhood_weight=0.5,
+        neighbourhood_reg=50.0,
+        neighbourhood_users=100,
+        neighbourhood_damping=0.5,
+    )
+    ratings_per_user = np.bincount(context.fit.users, minlength=context.n_users)
+    assert len(set(ratings_per_user[~cold])) > 1
+    x_damped = x / np.sqrt(np.maximum(ratings_per_user, 1))[:, None]
+    check_users_known_by_text(damped, lambda user: 0.5 * standardise(nearest_users_films(user, x_damped)))
+    np.testing.assert_allclose(damped.rank_scores(users)[liked], expected[liked], atol=1e-4)
+    with pytest.raises(ValueError, match="neighbourhood_damping"):
+        _lit(context, neighbourhood_weight=0.5, neighbourhood_damping=-1.0)
     # a second term over the liked ratings, beside one over every rating: item-item for users with
     # a history, their nearest users' films for the others
     both = _lit(

@@ -35,7 +35,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     neighbourhood evidence that the low-rank towers smooth away: for users with a history, an
     item-item term in closed form over the fold's ratings >= ``neighbourhood_min_rating`` (EASE^R, L2
     ``neighbourhood_reg``); for users known only by text, the films rated so by the
-    ``neighbourhood_users`` known users whose demographic profile texts embed nearest to theirs.
+    ``neighbourhood_users`` known users whose demographic profile texts embed nearest to theirs,
+    each neighbour's films weighted by ``1 / |their ratings| ** neighbourhood_damping`` (so raters of
+    hundreds of films do not outvote the rest).
     ``liked_neighbourhood_weight`` > 0 adds the same evidence over the liked ratings (>= 4) alone:
     the first tells which films a user will choose, this one which they will like, and a list is
     judged on both.
@@ -64,6 +66,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         neighbourhood_weight: float = 0.0,
         neighbourhood_reg: float = 300.0,
         neighbourhood_users: int = 100,
+        neighbourhood_damping: float = 0.0,
         neighbourhood_min_rating: float = RELEVANCE_THRESHOLD,
         liked_neighbourhood_weight: float = 0.0,
         knn_weight: float = 0.0,
@@ -79,6 +82,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError(
                 "neighbourhood_weight and liked_neighbourhood_weight must be >= 0, neighbourhood_reg > 0"
             )
+        if neighbourhood_damping < 0:
+            raise ValueError(f"neighbourhood_damping must be >= 0, got {neighbourhood_damping}")
         if neighbourhood_users < 1:
             raise ValueError(f"neighbourhood_users must be at least 1, got {neighbourhood_users}")
         if not 0.0 <= knn_weight <= 1.0 or knn_k < 1 or knn_shrinkage < 0:
@@ -105,7 +110,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.neighbourhood_users = neighbourhood_users
         self.uses_neighbourhood = bool(neighbourhood_weight or liked_neighbourhood_weight)
         if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
-            self._build_neighbourhood(context, neighbourhood_reg, neighbourhood_min_rating)
+            self._build_neighbourhood(
+                context, neighbourhood_reg, neighbourhood_min_rating, neighbourhood_damping
+            )
         self.knn_weight = knn_weight
         if knn_weight:
             knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
@@ -255,16 +262,20 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rating = self._with_item_baseline(torch.stack(ratings).mean(0), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
-    def _build_neighbourhood(self, context: FoldContext, reg: float, min_rating: float) -> None:
+    def _build_neighbourhood(
+        self, context: FoldContext, reg: float, min_rating: float, damping: float
+    ) -> None:
         """Every known user's neighbourhood evidence, precomputed: item-item over the films they rated
         at or above ``min_rating`` and over those they liked, or (no history) the same films of their
-        nearest users by demographic text. Free texts keep the known users' texts and rows to find
-        their neighbours per request."""
+        nearest users by demographic text (their rows damped by their number of ratings). Free texts
+        keep the known users' texts and rows to find their neighbours per request."""
         chosen, liked = liked_matrix(context, min_rating), liked_matrix(context)
         known = self.net.user_known.cpu()
+        ratings_per_user = np.bincount(context.fit.users, minlength=context.n_users)[known.numpy()]
+        vote = torch.from_numpy(1.0 / np.maximum(ratings_per_user, 1) ** damping).float()[:, None]
         self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
-        self.register_buffer("known_chosen", torch.from_numpy(chosen).float()[known], persistent=False)
-        self.register_buffer("known_liked", torch.from_numpy(liked).float()[known], persistent=False)
+        self.register_buffer("known_chosen", torch.from_numpy(chosen).float()[known] * vote, persistent=False)
+        self.register_buffer("known_liked", torch.from_numpy(liked).float()[known] * vote, persistent=False)
         evidence = self._neighbourhood(
             lambda x: torch.from_numpy(x @ ease_weights(x, reg)).float(), chosen, liked
         )
