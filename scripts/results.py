@@ -212,7 +212,7 @@ def main() -> None:
     for name in EXPERIMENTS:  # earlier runs of the others still belong in the report
         if name not in results and (RUNS / name / "cv_summary.json").is_file():
             results[name] = json.loads((RUNS / name / "cv_summary.json").read_text())
-    write_report(results)
+    write_report({name: results[name] for name in EXPERIMENTS if name in results})  # the table order
 
 
 def write_report(results: dict[str, dict]) -> None:
