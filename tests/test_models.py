@@ -296,6 +296,36 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
     np.testing.assert_allclose(damped.rank_scores(users)[liked], expected[liked], atol=1e-4)
     with pytest.raises(ValueError, match="neighbourhood_damping"):
         _lit(context, neighbourhood_weight=0.5, neighbourhood_damping=-1.0)
+    # nearest in the towers' space: cosine of the members' text-only ranking vectors side by side
+    towers_space = _lit(
+        context,
+        neighbourhood_weight=0.5,
+        neighbourhood_reg=50.0,
+        neighbourhood_users=100,
+        neighbourhood_space="towers",
+    )
+    with torch.no_grad():
+        keys = np.concatenate(
+            [
+                torch.nn.functional.normalize(
+                    net.encode_user_content(torch.from_numpy(context.embeddings.user_demographic)).ranking,
+                    dim=1,
+                ).numpy()
+                for net in towers_space.nets
+            ],
+            axis=1,
+        )
+    assert not np.allclose(keys @ keys.T, texts @ texts.T, atol=1e-2)  # another notion of nearness
+
+    def nearest_in_towers(user):
+        similarity = keys[~cold] @ keys[user] / len(towers_space.nets)
+        nearest = np.argsort(-similarity)[:100]
+        return (np.maximum(similarity[nearest], 0) @ x[~cold][nearest])[None]
+
+    check_users_known_by_text(towers_space, lambda user: 0.5 * standardise(nearest_in_towers(user)))
+    np.testing.assert_allclose(towers_space.rank_scores(users)[liked], expected[liked], atol=1e-4)
+    with pytest.raises(ValueError, match="neighbourhood_space"):
+        _lit(context, neighbourhood_weight=0.5, neighbourhood_space="ids")
     # a second term over the liked ratings, beside one over every rating: item-item for users with
     # a history, their nearest users' films for the others
     both = _lit(

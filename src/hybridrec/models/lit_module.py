@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import lightning as L
 import numpy as np
@@ -35,9 +36,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     neighbourhood evidence that the low-rank towers smooth away: for users with a history, an
     item-item term in closed form over the fold's ratings >= ``neighbourhood_min_rating`` (EASE^R, L2
     ``neighbourhood_reg``); for users known only by text, the films rated so by the
-    ``neighbourhood_users`` known users whose demographic profile texts embed nearest to theirs,
+    ``neighbourhood_users`` known users whose demographic profile texts are nearest to theirs,
     each neighbour's films weighted by ``1 / |their ratings| ** neighbourhood_damping`` (so raters of
-    hundreds of films do not outvote the rest).
+    hundreds of films do not outvote the rest). ``neighbourhood_space`` says where "nearest" is
+    measured: between the texts' embeddings (``text``), or between what the towers make of those
+    texts alone (``towers``: the members' ranking vectors side by side), a space trained on what
+    people rate, where age or occupation weigh what they matter to a list.
     ``liked_neighbourhood_weight`` > 0 adds the same evidence over the liked ratings (>= 4) alone:
     the first tells which films a user will choose, this one which they will like, and a list is
     judged on both.
@@ -67,6 +71,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         neighbourhood_reg: float = 300.0,
         neighbourhood_users: int = 100,
         neighbourhood_damping: float = 0.0,
+        neighbourhood_space: str = "text",
         neighbourhood_min_rating: float = RELEVANCE_THRESHOLD,
         liked_neighbourhood_weight: float = 0.0,
         knn_weight: float = 0.0,
@@ -82,6 +87,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError(
                 "neighbourhood_weight and liked_neighbourhood_weight must be >= 0, neighbourhood_reg > 0"
             )
+        if neighbourhood_space not in ("text", "towers"):
+            raise ValueError(f"neighbourhood_space must be 'text' or 'towers', got {neighbourhood_space!r}")
         if neighbourhood_damping < 0:
             raise ValueError(f"neighbourhood_damping must be >= 0, got {neighbourhood_damping}")
         if neighbourhood_users < 1:
@@ -108,6 +115,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.neighbourhood_weight = neighbourhood_weight
         self.liked_neighbourhood_weight = liked_neighbourhood_weight
         self.neighbourhood_users = neighbourhood_users
+        self.neighbourhood_space = neighbourhood_space
         self.uses_neighbourhood = bool(neighbourhood_weight or liked_neighbourhood_weight)
         if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
             self._build_neighbourhood(
@@ -128,7 +136,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.rank_min_rating = rank_min_rating
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
         self.test_rmse, self.test_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
-        self._frozen: list[tuple[Encoded, Encoded]] | None = None
+        self._per_weights: dict[str, object] = {}  # what inference derives from the current weights
 
     @property
     def net(self) -> HybridRecModel:
@@ -159,7 +167,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return torch.where(self.net.item_known[items], blended, ratings)
 
     def training_step(self, batch, batch_idx):
-        self._frozen = None
+        self._per_weights.clear()
         users, items, ratings = batch
         rating = rank = penalty = 0.0
         for net in self.nets:
@@ -204,25 +212,31 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def load_state_dict(self, *args, **kwargs):
-        self._frozen = None
+        self._per_weights.clear()
         return super().load_state_dict(*args, **kwargs)
 
     # --- inference -------------------------------------------------------------------------------
 
     @torch.no_grad()
+    def _once_per_weights(self, name: str, compute: Callable):
+        """``compute()`` in eval mode, kept until the weights change (a training step, a load)."""
+        if name in self._per_weights and not self.training:
+            return self._per_weights[name]
+        with _eval_mode(self):
+            value = compute()
+        if not self.training:
+            self._per_weights[name] = value
+        return value
+
     def frozen(self) -> list[tuple[Encoded, Encoded]]:
         """Each member's tower outputs for every known user and every item, computed once per weights."""
-        if self._frozen is None or self.training:
-            was_training = self.training
-            self.eval()
+
+        def encode_all():
             users = torch.arange(self.net.n_users, device=self.device)
             items = torch.arange(self.net.n_items, device=self.device)
-            frozen = [(net.encode_users(users), net.encode_items(items)) for net in self.nets]
-            self.train(was_training)
-            if was_training:
-                return frozen
-            self._frozen = frozen
-        return self._frozen
+            return [(net.encode_users(users), net.encode_items(items)) for net in self.nets]
+
+        return self._once_per_weights("towers", encode_all)
 
     def _rank(self, net: HybridRecModel, users: Encoded, items: Encoded) -> torch.Tensor:
         """A member's ranking scores as log-probabilities, so members average on one scale."""
@@ -244,7 +258,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         scores = torch.stack(scores).mean(0)
         if self.uses_neighbourhood:
-            scores = _standardise(scores) + self.neighbour_evidence[u]
+            evidence = self.neighbour_evidence[u]
+            cold = ~self.net.user_known[u]
+            if cold.any():  # known only by text: their nearest known users' films
+                evidence[cold] = self._text_neighbours(self.net.user_demographic[u[cold]])
+            scores = _standardise(scores) + evidence
         return scores.cpu().numpy()
 
     @torch.no_grad()
@@ -266,9 +284,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self, context: FoldContext, reg: float, min_rating: float, damping: float
     ) -> None:
         """Every known user's neighbourhood evidence, precomputed: item-item over the films they rated
-        at or above ``min_rating`` and over those they liked, or (no history) the same films of their
-        nearest users by demographic text (their rows damped by their number of ratings). Free texts
-        keep the known users' texts and rows to find their neighbours per request."""
+        at or above ``min_rating`` and over those they liked. Users without history (and free texts)
+        get the same films of their nearest users by demographic text (rows damped by their number of
+        ratings) per request, from the known users' texts and rows kept here."""
         chosen, liked = liked_matrix(context, min_rating), liked_matrix(context)
         known = self.net.user_known.cpu()
         ratings_per_user = np.bincount(context.fit.users, minlength=context.n_users)[known.numpy()]
@@ -279,13 +297,25 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         evidence = self._neighbourhood(
             lambda x: torch.from_numpy(x @ ease_weights(x, reg)).float(), chosen, liked
         )
-        if (~known).any():
-            evidence[~known] = self._text_neighbours(self.net.user_demographic.cpu()[~known])
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        weights = text_neighbour_weights(texts, self.known_texts, self.neighbourhood_users)
+        known = self._once_per_weights("known_keys", lambda: self._neighbour_keys(self.known_texts))
+        weights = text_neighbour_weights(self._neighbour_keys(texts), known, self.neighbourhood_users)
         return self._neighbourhood(lambda films: weights @ films, self.known_chosen, self.known_liked)
+
+    @torch.no_grad()
+    def _neighbour_keys(self, texts: torch.Tensor) -> torch.Tensor:
+        """The vectors nearest users are found by: the text embeddings, or (``towers``) each member's
+        unit ranking vector (rating vector without a ranking head) of the texts alone, side by side."""
+        if self.neighbourhood_space == "text":
+            return texts
+        keys = []
+        with _eval_mode(self):
+            for net in self.nets:
+                encoded = net.encode_user_content(texts)
+                keys.append(F.normalize(encoded.ranking if net.ranking else encoded.rating, dim=1, eps=1e-8))
+        return torch.cat(keys, dim=1)
 
     def _neighbourhood(self, scores_of: Callable, chosen, liked) -> torch.Tensor:
         """The terms in use, each standardised per user, in their shares: ``scores_of`` the films
@@ -316,6 +346,17 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raw = items.ranking if items.ranking is not None else items.rating
             parts.append(F.normalize(raw.double(), dim=1) / np.sqrt(len(self.nets)))
         return torch.cat(parts, dim=1).cpu().numpy()
+
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    """``module`` in eval mode (no dropout, no random cold starts) for the block, then as it was."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def _mix(ratings: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Tensor:
