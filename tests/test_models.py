@@ -267,9 +267,10 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
     )
     x = ease.interactions.numpy()
 
-    def nearest_users_films(user, interactions):
-        """By hand: the films of the user's 100 nearest known users, weighted by text similarity."""
-        similarity = texts[~cold] @ texts[user]
+    def nearest_users_films(user, interactions, unit_keys=texts):
+        """By hand: the films of the user's 100 nearest known users, weighted by the cosine of their
+        keys (unit vectors; by default the text embeddings)."""
+        similarity = unit_keys[~cold] @ unit_keys[user]
         nearest = np.argsort(-similarity)[:100]
         return (np.maximum(similarity[nearest], 0) @ interactions[~cold][nearest])[None]
 
@@ -315,14 +316,11 @@ def test_neighbourhood_term_adds_ease_to_the_towers_ranking(movielens):
             ],
             axis=1,
         )
+    keys /= np.sqrt(len(towers_space.nets))  # unit length side by side: their cosine is the members' mean
     assert not np.allclose(keys @ keys.T, texts @ texts.T, atol=1e-2)  # another notion of nearness
-
-    def nearest_in_towers(user):
-        similarity = keys[~cold] @ keys[user] / len(towers_space.nets)
-        nearest = np.argsort(-similarity)[:100]
-        return (np.maximum(similarity[nearest], 0) @ x[~cold][nearest])[None]
-
-    check_users_known_by_text(towers_space, lambda user: 0.5 * standardise(nearest_in_towers(user)))
+    check_users_known_by_text(
+        towers_space, lambda user: 0.5 * standardise(nearest_users_films(user, x, unit_keys=keys))
+    )
     np.testing.assert_allclose(towers_space.rank_scores(users)[liked], expected[liked], atol=1e-4)
     with pytest.raises(ValueError, match="neighbourhood_space"):
         _lit(context, neighbourhood_weight=0.5, neighbourhood_space="ids")

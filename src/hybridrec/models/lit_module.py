@@ -258,11 +258,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         scores = [self._rank(net, fu[u], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
         scores = torch.stack(scores).mean(0)
         if self.uses_neighbourhood:
-            evidence = self.neighbour_evidence[u]
-            cold = ~self.net.user_known[u]
-            if cold.any():  # known only by text: their nearest known users' films
-                evidence[cold] = self._text_neighbours(self.net.user_demographic[u[cold]])
-            scores = _standardise(scores) + evidence
+            scores = _standardise(scores) + self._neighbour_evidence()[u]
         return scores.cpu().numpy()
 
     @torch.no_grad()
@@ -286,7 +282,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         """Every known user's neighbourhood evidence, precomputed: item-item over the films they rated
         at or above ``min_rating`` and over those they liked. Users without history (and free texts)
         get the same films of their nearest users by demographic text (rows damped by their number of
-        ratings) per request, from the known users' texts and rows kept here."""
+        ratings) once the towers are trained, from the known users' texts and rows kept here."""
         chosen, liked = liked_matrix(context, min_rating), liked_matrix(context)
         known = self.net.user_known.cpu()
         ratings_per_user = np.bincount(context.fit.users, minlength=context.n_users)[known.numpy()]
@@ -298,6 +294,19 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             lambda x: torch.from_numpy(x @ ease_weights(x, reg)).float(), chosen, liked
         )
         self.register_buffer("neighbour_evidence", evidence, persistent=False)
+
+    def _neighbour_evidence(self) -> torch.Tensor:
+        """Every user's evidence, once per weights: the precomputed item-item term, or (users without
+        history) the films of their nearest known users, which depend on the towers' weights."""
+
+        def fill_users_without_history():
+            evidence = self.neighbour_evidence.clone()
+            cold = ~self.net.user_known
+            if cold.any():
+                evidence[cold] = self._text_neighbours(self.net.user_demographic[cold])
+            return evidence
+
+        return self._once_per_weights("neighbour_evidence", fill_users_without_history)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
         known = self._once_per_weights("known_keys", lambda: self._neighbour_keys(self.known_texts))
