@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
-from hybridrec.embedders.factory import build_embedder
+from hybridrec.embedders.factory import build_embedder, build_run_embedder
 from hybridrec.errors import ConfigError
 from hybridrec.evaluation.cross_validation import run_cross_validation
+from hybridrec.evaluation.fold_workers import fold_workers, thread_plan
 from hybridrec.inference.bundle import find_bundle, load_bundle, train_and_save_bundle
 from hybridrec.training import fit_fold
 
@@ -159,3 +160,43 @@ def test_ddp_on_two_cpu_processes(compose_train, tmp_path):
     assert fitted.epochs == 2 and fitted.best_epoch is None  # the last weights came back from rank 0
     predictions = fitted.model.predict(fitted.datamodule.test.users, fitted.datamodule.test.items)
     assert np.isfinite(predictions).all() and predictions.min() >= 1.0
+
+
+def test_folds_in_worker_processes_give_the_numbers_of_folds_one_after_another(compose_train, tmp_path):
+    """fold_workers=2: every fold is seeded on its own, so where it runs changes nothing but rounding;
+    rows, files and the embedding statistics come back as from one process, in fold order."""
+    sequential = run_cross_validation(compose_train("cv.folds=[1,2,3]"), _embedder(compose_train()))
+    cfg = compose_train("cv.folds=[1,2,3]", "fold_workers=2")
+    cfg.paths.output_dir = str(tmp_path / "parallel")
+    embedder = build_run_embedder(cfg)
+    parallel = run_cross_validation(cfg, embedder)
+    assert [row["fold"] for row in parallel.rows] == [1, 2, 3]
+    for one, other in zip(sequential.rows, parallel.rows, strict=True):
+        for key in ("test_rmse", "test_mae", "ndcg@10"):
+            assert other[key] == pytest.approx(one[key], rel=1e-3), (one["fold"], key)
+    for fold in (1, 2, 3):
+        assert (tmp_path / "parallel" / "folds" / str(fold) / "test_predictions.csv").is_file()
+    assert embedder.total.requested > 0  # the workers' embedding, counted here
+
+
+def test_a_fold_failing_in_a_worker_raises_its_own_error(compose_train):
+    cfg = compose_train(
+        "cv.folds=[1,2]", "fold_workers=2", "monitor.metric=val/nonsense", "data.val_fraction=0.1"
+    )
+    with pytest.raises(ConfigError, match="val/nonsense"):
+        run_cross_validation(cfg, _embedder(cfg))
+
+
+@pytest.mark.parametrize(
+    ("folds", "workers", "threads", "plan"),
+    [(5, 2, 2, [1, 1, 1, 1, 2]), (5, 2, 8, [4, 4, 4, 4, 8]), (4, 2, 2, [1, 1, 1, 1]), (3, 3, 2, [1, 1, 1])],
+)
+def test_a_last_partial_round_of_folds_shares_all_threads(folds, workers, threads, plan):
+    assert thread_plan(folds, workers, threads) == plan
+
+
+def test_fold_workers_is_checked_and_left_to_a_ddp_trainer(compose_train):
+    with pytest.raises(ConfigError, match="fold_workers"):
+        fold_workers(compose_train("fold_workers=0"), 5)
+    assert fold_workers(compose_train("fold_workers=4"), 2) == 2
+    assert fold_workers(compose_train("fold_workers=2", "trainer=ddp"), 5) == 1

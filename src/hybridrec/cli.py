@@ -41,12 +41,10 @@ def run_train(cfg: DictConfig) -> float:
     from hybridrec.data.movielens import load_dataset
     from hybridrec.data.profiles import ProfileConfig
     from hybridrec.data.summary import data_summary
-    from hybridrec.embedders.factory import build_embedder
+    from hybridrec.embedders.factory import build_run_embedder
     from hybridrec.evaluation.cross_validation import run_cross_validation
 
-    embedder = (
-        build_embedder(cfg.embedder, cfg.paths.embedding_cache) if cfg.model.get("content", False) else None
-    )
+    embedder = build_run_embedder(cfg)
     print(data_summary(load_dataset(cfg.data), ProfileConfig(**cfg.data.profile)), flush=True)
     result = run_cross_validation(cfg, embedder)
     print(result.markdown)

@@ -30,6 +30,10 @@ class EmbedStats:
     embedded: int = 0
     seconds: float = 0.0
 
+    def add(self, other: EmbedStats) -> None:
+        for name in ("requested", "cached", "embedded", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 class CachedEmbedder(Embedder):
     """Wraps an embedder: looks texts up first, embeds only the missing ones, stores them in chunks.
@@ -76,8 +80,7 @@ class CachedEmbedder(Embedder):
                 found.update(zip(chunk, vectors, strict=True))
                 bar.update(len(chunk))
         self.last = EmbedStats(len(texts), n_cached, len(missing), time.perf_counter() - started)
-        for name in ("requested", "cached", "embedded", "seconds"):
-            setattr(self.total, name, getattr(self.total, name) + getattr(self.last, name))
+        self.total.add(self.last)
         if missing:
             log.log(
                 logging.INFO if len(missing) >= 10 else logging.DEBUG,  # a service embeds one text a request

@@ -15,3 +15,10 @@ def build_embedder(embedder_cfg, cache_path: str | Path | None, progress: bool =
     if cache_path is None:
         return embedder
     return CachedEmbedder(embedder, cache_path, progress=progress)
+
+
+def build_run_embedder(cfg, progress: bool = True) -> Embedder | None:
+    """A training run's embedder behind its cache; None when the model reads no content (IDs only)."""
+    if not cfg.model.get("content", False):
+        return None
+    return build_embedder(cfg.embedder, cfg.paths.embedding_cache, progress=progress)

@@ -18,6 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
+from hybridrec.data.movielens import load_dataset
+from hybridrec.embedders.factory import build_run_embedder
+from hybridrec.evaluation.fold_workers import map_folds
 from hybridrec.evaluation.metrics import rating_metrics
 from hybridrec.evaluation.ranking import evaluate_ranking
 from hybridrec.evaluation.report import markdown_table, summarize_folds, write_cv_summary
@@ -94,61 +97,81 @@ def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[s
     return rows
 
 
+@dataclass
+class FoldOutcome:
+    """What one fold hands back to the CV loop (picklable: folds may run in worker processes)."""
+
+    row: dict  # the model's test metrics, validation score, epochs and time
+    baselines: dict[str, dict]  # baseline name -> its row on this fold
+    predictions: pd.DataFrame  # the model's test predictions (also written to the fold's folder)
+    history: pd.DataFrame | None  # per-epoch metrics (Lightning models)
+    model_name: str
+
+
+def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
+    """Fit and evaluate the model and the baselines on one fold; write its predictions and history."""
+    name = run_name(cfg)
+    fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
+    predicted: dict[str, np.ndarray] = {}
+
+    def evaluate(model, dm):
+        metrics, predicted["test"] = evaluate_model(model, dm)
+        return metrics
+
+    fitted = fit_fold(
+        cfg,
+        cfg.cv.protocol,
+        fold,
+        embedder,
+        fold_dir,
+        run_name=name,
+        fold_name=f"{name}-fold{fold}",
+        evaluate=evaluate,
+    )
+    predictions = write_predictions(fitted.datamodule, predicted["test"], fold_dir / "test_predictions.csv")
+    history = fitted.history if fitted.history is not None and not fitted.history.empty else None
+    if history is not None:
+        atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
+    row = {
+        "fold": fold,
+        **fitted.test_metrics,
+        "val_score": fitted.val_score,
+        "epochs": fitted.epochs,
+        "best_epoch": fitted.best_epoch,
+        "train_seconds": round(fitted.train_seconds, 2),
+    }
+    baselines = run_baselines(cfg, fitted.datamodule, fold)
+    log.info(
+        "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (val %s %.4f, %d epochs, %.1fs)",
+        fold,
+        row["test_rmse"],
+        row["test_mae"],
+        row.get("ndcg@10", float("nan")),
+        cfg.monitor.metric,
+        row["val_score"],
+        row["epochs"],
+        row["train_seconds"],
+    )
+    return FoldOutcome(row, baselines, predictions, history, fitted.model.name)
+
+
 def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
+    """Every fold of ``cfg.cv``, one after another or ``fold_workers`` at a time, then the summary,
+    its table and plots."""
     output_dir = Path(cfg.paths.output_dir)
     name = run_name(cfg)
-    rows: list[dict] = []
-    baseline_rows: dict[str, list[dict]] = {}
-    histories: dict[int, pd.DataFrame] = {}
-    predictions: list[pd.DataFrame] = []
+    folds = [int(f) for f in cfg.cv.folds]
     started = time.perf_counter()
-    for fold in (int(f) for f in cfg.cv.folds):
-        fold_dir = output_dir / "folds" / str(fold)
-        predicted: dict[str, np.ndarray] = {}
-
-        def evaluate(model, dm, keep=predicted):
-            metrics, keep["test"] = evaluate_model(model, dm)
-            return metrics
-
-        fitted = fit_fold(
-            cfg,
-            cfg.cv.protocol,
-            fold,
-            embedder,
-            fold_dir,
-            run_name=name,
-            fold_name=f"{name}-fold{fold}",
-            evaluate=evaluate,
-        )
-        metrics = fitted.test_metrics
-        predictions.append(
-            write_predictions(fitted.datamodule, predicted["test"], fold_dir / "test_predictions.csv")
-        )
-        if fitted.history is not None and not fitted.history.empty:
-            histories[fold] = fitted.history
-            atomic_write(fold_dir / "history.csv", lambda tmp, h=fitted.history: h.to_csv(tmp, index=False))
-        row = {
-            "fold": fold,
-            **metrics,
-            "val_score": fitted.val_score,
-            "epochs": fitted.epochs,
-            "best_epoch": fitted.best_epoch,
-            "train_seconds": round(fitted.train_seconds, 2),
-        }
-        rows.append(row)
-        for baseline, baseline_row in run_baselines(cfg, fitted.datamodule, fold).items():
+    outcomes = map_folds(
+        run_fold, cfg, folds, embedder, build_run_embedder, prepare=lambda: load_dataset(cfg.data)
+    )
+    rows = [o.row for o in outcomes]
+    baseline_rows: dict[str, list[dict]] = {}
+    for outcome in outcomes:
+        for baseline, baseline_row in outcome.baselines.items():
             baseline_rows.setdefault(baseline, []).append(baseline_row)
-        log.info(
-            "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (val %s %.4f, %d epochs, %.1fs)",
-            fold,
-            row["test_rmse"],
-            row["test_mae"],
-            row.get("ndcg@10", float("nan")),
-            cfg.monitor.metric,
-            row["val_score"],
-            row["epochs"],
-            row["train_seconds"],
-        )
+    histories = {o.row["fold"]: o.history for o in outcomes if o.history is not None}
+    predictions = [o.predictions for o in outcomes]
     ranking_keys = [k for k in rows[0] if "@" in k]
     keys = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "val_score"]
     summary = summarize_folds(rows, keys)
@@ -156,7 +179,7 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     payload = {
         **summary,
         "model": OmegaConf.select(cfg, "model._target_"),
-        "model_name": fitted.model.name,
+        "model_name": outcomes[0].model_name,
         "protocol": cfg.cv.protocol,
         "embedder": OmegaConf.select(cfg, "embedder._target_"),
         "monitor": cfg.monitor.metric,
