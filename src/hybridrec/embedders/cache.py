@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +31,8 @@ class EmbedStats:
     seconds: float = 0.0
 
     def add(self, other: EmbedStats) -> None:
-        for name in ("requested", "cached", "embedded", "seconds"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 class CachedEmbedder(Embedder):

@@ -18,8 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
-from hybridrec.data.movielens import load_dataset
-from hybridrec.embedders.factory import build_run_embedder
 from hybridrec.evaluation.fold_workers import map_folds
 from hybridrec.evaluation.metrics import rating_metrics
 from hybridrec.evaluation.ranking import evaluate_ranking
@@ -162,9 +160,7 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     name = run_name(cfg)
     folds = [int(f) for f in cfg.cv.folds]
     started = time.perf_counter()
-    outcomes = map_folds(
-        run_fold, cfg, folds, embedder, build_run_embedder, prepare=lambda: load_dataset(cfg.data)
-    )
+    outcomes = map_folds(run_fold, cfg, folds, embedder)
     rows = [o.row for o in outcomes]
     baseline_rows: dict[str, list[dict]] = {}
     for outcome in outcomes:

@@ -18,7 +18,9 @@ from typing import TypeVar
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from hybridrec.data.movielens import load_dataset
 from hybridrec.embedders.cache import EmbedStats
+from hybridrec.embedders.factory import build_run_embedder
 from hybridrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,23 +58,19 @@ def map_folds(
     cfg: DictConfig,
     folds: Sequence[int],
     embedder,
-    build_embedder: Callable[[DictConfig], object],
-    prepare: Callable[[], object] | None = None,
 ) -> list[T]:
     """``run_fold(cfg, fold, embedder)`` for every fold, in fold order, sequentially or in workers.
 
-    ``run_fold`` must be a module-level function (it is pickled by name); each worker builds its own
-    embedder with ``build_embedder(cfg)`` (None when ``embedder`` is None: the model reads no text).
-    ``prepare()`` runs here first when workers start, for what they would otherwise race to do
-    (download the data).
+    ``run_fold`` must be a module-level function (it is pickled by name); each worker builds the
+    run's embedder from ``cfg`` (none when ``embedder`` is None: the model reads no text). The data
+    is fetched here first, so that workers do not race to download it.
     Results come back in fold order; a fold that fails stops the folds not yet started and raises.
     What the workers embedded is added to ``embedder.total``, as if this process had embedded it.
     """
     workers = fold_workers(cfg, len(folds))
     if workers == 1:
         return [run_fold(cfg, fold, embedder) for fold in folds]
-    if prepare is not None:
-        prepare()
+    load_dataset(cfg.data)
     threads = thread_plan(len(folds), workers, torch.get_num_threads())
     log.info("training %d folds, %d at a time (torch threads per fold: %s)", len(folds), workers, threads)
     resolved = OmegaConf.to_container(cfg, resolve=True)  # workers have no Hydra context to resolve in
@@ -81,7 +79,7 @@ def map_folds(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(run_fold, resolved, embedder is not None, build_embedder),
+        initargs=(run_fold, resolved, embedder is not None),
     )
     results = []
     try:
@@ -94,10 +92,10 @@ def map_folds(
         pool.shutdown(cancel_futures=True)
 
 
-def _start_worker(run_fold, resolved: dict, with_embedder: bool, build_embedder) -> None:
+def _start_worker(run_fold, resolved: dict, with_embedder: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     cfg = OmegaConf.create(resolved)
-    _worker.update(run_fold=run_fold, cfg=cfg, embedder=build_embedder(cfg) if with_embedder else None)
+    _worker.update(run_fold=run_fold, cfg=cfg, embedder=build_run_embedder(cfg) if with_embedder else None)
 
 
 def _run_in_worker(fold: int, threads: int):
