@@ -108,22 +108,23 @@ ANCHORS = {
 }
 
 
-def command(name: str, fold_workers: int = 1) -> list[str]:
+def command(name: str, fold_workers: int | None = None) -> list[str]:
     overrides, _ = EXPERIMENTS[name]
-    workers = [f"fold_workers={fold_workers}"] if fold_workers > 1 else []
+    workers = [] if fold_workers is None else [f"fold_workers={fold_workers}"]
     return [*overrides, *workers, *COMMON, f"hydra.run.dir={RUNS / name}"]
 
 
 def shown(name: str) -> str:
     """The command of a row as one would type it: the experiment's overrides, and fold_workers if
-    its run was made with them (it changes float rounding, so it is part of the command)."""
+    its run was made with a value other than the config's (it changes float rounding, so it is part
+    of the command)."""
     stamp = RUNS / name / STAMP
     made_with = json.loads(stamp.read_text()) if stamp.is_file() else []
     workers = [a for a in made_with if a.startswith("fold_workers=")]
     return "python train.py " + " ".join([*EXPERIMENTS[name][0], *workers, "final_fit=false"])
 
 
-def run(name: str, rerun: bool, fold_workers: int = 1) -> dict:
+def run(name: str, rerun: bool, fold_workers: int | None = None) -> dict:
     folder = RUNS / name
     stamp = folder / STAMP
     args = command(name, fold_workers)
@@ -216,8 +217,8 @@ def main() -> None:
     parser.add_argument(
         "--fold-workers",
         type=int,
-        default=1,
-        help="folds trained at once (train.py fold_workers=N: about 1.2x faster on 2 cores; shown in the commands)",
+        default=None,
+        help="folds trained at once (train.py fold_workers=N; default: configs/train.yaml's; shown in the commands)",
     )
     args = parser.parse_args()
     os.environ.setdefault("HYBRIDREC_DATA_DIR", str(ROOT / "data"))

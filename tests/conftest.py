@@ -85,6 +85,7 @@ TINY = [
     "trainer.max_epochs=3",
     "trainer.enable_progress_bar=false",
     "logger=none",
+    "fold_workers=1",  # folds one after another: worker processes have tests of their own
 ]
 
 
