@@ -139,14 +139,18 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         "train_seconds": round(fitted.train_seconds, 2),
     }
     baselines = run_baselines(cfg, fitted.datamodule, fold)
+    validation = (
+        f"val {cfg.monitor.metric} {row['val_score']:.4f}"
+        if fitted.datamodule.has_validation
+        else "no validation carved"
+    )
     log.info(
-        "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (val %s %.4f, %d epochs, %.1fs)",
+        "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (%s, %d epochs, %.1fs)",
         fold,
         row["test_rmse"],
         row["test_mae"],
         row.get("ndcg@10", float("nan")),
-        cfg.monitor.metric,
-        row["val_score"],
+        validation,
         row["epochs"],
         row["train_seconds"],
     )
