@@ -49,5 +49,9 @@ clean: ## remove caches and build leftovers (keeps .venv, data and outputs)
 serve: install ## serve the newest trained bundle on http://127.0.0.1:8000 (docs at /docs; ARGS="port=9000")
 	$(BIN)/python serve.py $(ARGS)
 
+bench: install ## the training benchmark beside Surprise's SVD (installs the bench extra); benchmarks/results/train.md
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_train.py $(ARGS)
+
 results: install ## run the CV experiments behind RESULTS.md (reuses finished ones) and write RESULTS.md
 	$(BIN)/python scripts/results.py $(ARGS)

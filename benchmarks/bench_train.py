@@ -6,7 +6,7 @@ Embeddings of every fold are computed (or read from the cache) before the clock 
 scikit-surprise is installed (`pip install scikit-surprise`), Surprise's SVD (grid-tuned settings
 from ../shared/eval-protocol.md) is timed on the same folds for comparison.
 Writes benchmarks/results/train.{json,md}, or train-<overrides>.{json,md} when overrides are given
-(e.g. `fold_workers=2`: folds trained side by side, benchmarks/results/train-fold_workers=2.md).
+(e.g. `fold_workers=1`: folds one after another, benchmarks/results/train-fold_workers=1.md).
 """
 
 from __future__ import annotations
