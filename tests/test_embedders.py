@@ -263,6 +263,29 @@ def test_minilm_vector_depends_on_its_text_alone(minilm):
     assert MiniLMEmbedder(batch_size=8).name != minilm.name, "batched vectors are cached apart"
 
 
+def test_minilm_vector_is_the_same_on_any_thread_count(minilm):
+    """Fold workers embed on one thread, a lone run on all: the cache must not depend on which came first."""
+    import torch
+
+    # a profile of the usual length: on two threads its sums round differently (~1e-7) unless pinned
+    text = (
+        "Age: 24 (twenties), gender: male, occupation: technician. Prefers Documentary, Mystery, Romance;"
+        " less keen on Children's, Musical, Adventure. Loved: 'Star Wars (1977)' (Action, Adventure,"
+        " Romance, Sci-Fi, War) 5/5; 'Fargo (1996)' (Crime, Drama, Thriller) 5/5; 'Contact (1997)'"
+        " (Drama, Sci-Fi) 5/5. Disliked: 'Batman Forever (1995)' 1/5."
+    )
+    before = torch.get_num_threads()
+    try:
+        vectors = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            vectors.append(minilm.embed([text])[0])
+            assert torch.get_num_threads() == threads, "the caller's thread count is restored"
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(vectors[0], vectors[1])
+
+
 def test_minilm_puts_science_fiction_near_science_fiction(minilm):
     query, scifi, kids = minilm.embed(
         [

@@ -3,14 +3,21 @@
 Loaded with sentence-transformers on the CPU with hub access off; imported lazily because the import
 alone costs seconds. Texts are embedded one at a time by default: in a batch, padding to the
 longest text moves a vector by ~1e-7, so batched vectors depend on which texts came together (on a
-cache's history); alone, each vector is a function of its text, bit for bit (a one-time cost:
-about 10% slower on the profiles, benchmarks/results/embed.md).
+cache's history); alone, each vector is a function of its text (about 10% slower on the profiles).
+For the same reason the model runs on one CPU thread whatever the caller's thread count: split over
+more threads, its sums round differently, so a fresh cache filled by fold workers (one thread each)
+moved test RMSE by up to 0.0003 against one filled with two threads; on one thread, a vector is the
+same bit for bit on every run of this machine type (a one-time cost: 35 against 48 profiles/s on 2
+cores; benchmarks/results/embed.md).
+(Caches filled before this rule hold vectors a rounding away from it, under the same name, so that
+bundles stay valid; delete the cache to recompute them.)
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -36,6 +43,7 @@ class MiniLMEmbedder(Embedder):
         self.name = f"all-minilm-l6-v2-{precision}-len{self.max_seq_length}-{batching}"
         self._model = None
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # the thread count is process-wide: one encode at a time
 
     def _load(self):
         with self._lock:
@@ -62,7 +70,7 @@ class MiniLMEmbedder(Embedder):
         import torch
 
         model = self._load()
-        with torch.inference_mode():
+        with self._encode_lock, _torch_threads(1), torch.inference_mode():
             vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,
@@ -71,3 +79,16 @@ class MiniLMEmbedder(Embedder):
                 show_progress_bar=False,
             )
         return vectors.float().cpu().numpy()
+
+
+@contextmanager
+def _torch_threads(count: int):
+    """Run torch ops on ``count`` CPU threads, then restore the caller's thread count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
