@@ -3,12 +3,12 @@
 Loaded with sentence-transformers on the CPU with hub access off; imported lazily because the import
 alone costs seconds. Texts are embedded one at a time by default: in a batch, padding to the
 longest text moves a vector by ~1e-7, so batched vectors depend on which texts came together (on a
-cache's history); alone, each vector is a function of its text (about 10% slower on the profiles).
+cache's history); alone, each vector is a function of its text.
 For the same reason the model runs on one CPU thread whatever the caller's thread count: split over
 more threads, its sums round differently, so a fresh cache filled by fold workers (one thread each)
 moved test RMSE by up to 0.0003 against one filled with two threads; on one thread, a vector is the
-same bit for bit on every run of this machine type (a one-time cost: 35 against 48 profiles/s on 2
-cores; benchmarks/results/embed.md).
+same bit for bit on every run of this machine type (a one-time cost per text; the rate is in
+benchmarks/results/embed.md).
 (Caches filled before this rule hold vectors a rounding away from it, under the same name, so that
 bundles stay valid; delete the cache to recompute them.)
 """
