@@ -247,8 +247,8 @@ def write_report(results: dict[str, dict]) -> None:
         "for early stopping and checkpoint choice; its validation curves are `docs/validation_curves.png`).",
         "Mean ± sample std over the 5 folds; u1 is fold 1 alone. Times: `wall` is the whole CV run as it went on",
         "the machine of the day (fitting, the baselines evaluated on each fold, and embedding any profile text the",
-        "cache did not hold yet); `fit` sums the folds' training alone (folds run two at a time, so it can exceed",
-        "the wall time). `benchmarks/bench_train.py` times the default CV alone, with a warm cache.",
+        "cache did not hold yet); `fit` sums the folds' training alone (with `fold_workers` above 1, folds train at",
+        "once, so it can exceed the wall time). `benchmarks/bench_train.py` times the default CV alone, warm cache.",
         "",
     ]
     default = results.get("default")
