@@ -12,6 +12,7 @@ from conftest import REPO_ROOT
 from hybridrec.data.context import build_fold_context
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.models.history import RatingHistories
 from hybridrec.models.hybrid import HybridRecModel
 from hybridrec.models.mappings import (
     AffineMapping,
@@ -76,6 +77,36 @@ def test_tower_layers(depth, taper, widths):
     linears = [m for m in tower.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [*widths, 8]
     assert tower(torch.randn(3, 10)).shape == (3, 8)
+
+
+def test_tower_reads_column_blocks_as_one_input():
+    """Blocks are read with their slices of the first layer: the same map as on the joined columns."""
+    tower = Tower(in_dim=10, hidden=16, depth=1, out_dim=4).eval()
+    frozen, trained = torch.randn(5, 7), torch.randn(5, 3, requires_grad=True)
+    out = tower(frozen, trained)
+    assert torch.allclose(out, tower.net(torch.cat([frozen, trained], 1)), atol=1e-6)
+    out.sum().backward()
+    assert trained.grad is not None and frozen.grad is None
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_history_bags_are_the_dense_products(side):
+    """The sparse bag and its gradient equal the dense history matrix's product and gradient."""
+    generator = torch.Generator().manual_seed(0)
+    n_users, n_items = 6, 9
+    cells = torch.randperm(n_users * n_items, generator=generator)[:20]
+    users, items = cells // n_items, cells % n_items
+    weights = torch.rand(20, generator=generator)
+    histories = RatingHistories(n_users, n_items)
+    histories.attach(users, items)
+    rows, cols = (users, items) if side == "user" else (items, users)
+    dense = torch.zeros(histories.shapes[side]).index_put_((rows, cols), weights)
+    table = torch.randn(dense.shape[1], 3, generator=generator, requires_grad=True)
+    grad = torch.randn(dense.shape[0], 3, generator=generator)
+    (sparse_grad,) = torch.autograd.grad(histories.bag(side, weights, table), table, grad)
+    (dense_grad,) = torch.autograd.grad(dense @ table, table, grad)
+    assert torch.allclose(histories.bag(side, weights, table), dense @ table, atol=1e-6)
+    assert torch.allclose(sparse_grad, dense_grad, atol=1e-6)
 
 
 def _model(context, **kwargs):
@@ -220,6 +251,35 @@ def test_ranking_loss_ignores_the_rest_of_the_history(context):
     ratings = torch.full((64,), 5.0)
     losses = model.training_losses(users, items, ratings)
     assert set(losses) == {"rating", "rank"} and torch.isfinite(losses["rank"])
+
+
+def test_ranking_scores_are_scaled_cosine_plus_prior(context):
+    """Known users read the item prior, users known only by text the cold prior."""
+    model = _model(context, ranking=True).eval()
+    with torch.no_grad():
+        model.item_cold_prior.weight.normal_()
+        users = model.encode_users(torch.arange(4))
+        users.cold = torch.tensor([False, True, False, True])
+        items = model.encode_items(torch.arange(model.n_items))
+        scores = model.rank_all(users, items)
+    cosine = (
+        torch.nn.functional.normalize(users.ranking, dim=1)
+        @ torch.nn.functional.normalize(items.ranking, dim=1).T
+    )
+    prior = torch.where(users.cold[:, None], items.cold_prior[None], items.prior[None])
+    assert torch.allclose(scores, model.rank_scale * cosine + prior, atol=1e-5)
+
+
+def test_training_step_runs_in_bf16_mixed_precision(context):
+    """``trainer.precision=bf16-mixed`` autocasts the step; the sparse history products stay float32."""
+    model = _model(context, ranking=True, implicit=True, liked=True).train()
+    users = torch.from_numpy(context.fit.users[:64])
+    items = torch.from_numpy(context.fit.items[:64])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[:64]))
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert model.user_bags["implicit"].weight.grad.abs().sum() > 0
 
 
 def _lit(context, **kwargs):

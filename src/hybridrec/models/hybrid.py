@@ -29,6 +29,7 @@ from torch import nn
 
 from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
+from hybridrec.models.history import RatingHistories
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.towers import Tower
 
@@ -138,9 +139,8 @@ class HybridRecModel(nn.Module):
         ):
             self.register_buffer(name, torch.zeros(shape), persistent=False)
         # the fitting ratings (user, item) and, per bag and side, each rating's weight in its row's
-        # history: 1/sqrt(|history|) (times r - mean for explicit); the dense matrices are built per use
-        self.register_buffer("history_users", torch.zeros(0, dtype=torch.long), persistent=False)
-        self.register_buffer("history_items", torch.zeros(0, dtype=torch.long), persistent=False)
+        # history: 1/sqrt(|history|) (times r - mean for explicit)
+        self.histories = RatingHistories(n_users, n_items)
         for bag in self.bags:
             self.register_buffer(f"user_{bag}", torch.zeros(0), persistent=False)
             self.register_buffer(f"item_{bag}", torch.zeros(0), persistent=False)
@@ -172,10 +172,10 @@ class HybridRecModel(nn.Module):
         for bag in self.bags:
             setattr(self, f"user_{bag}", history_weights(fit.users, self.n_users, weights_of[bag]).to(device))
             setattr(self, f"item_{bag}", history_weights(fit.items, self.n_items, weights_of[bag]).to(device))
-        self.history_users = torch.from_numpy(fit.users).long().to(device)
-        self.history_items = torch.from_numpy(fit.items).long().to(device)
+        users, items = torch.from_numpy(fit.users).long(), torch.from_numpy(fit.items).long()
+        self.histories.attach(users.to(device), items.to(device))
         rating_index = torch.full((self.n_users, self.n_items), -1, dtype=torch.long)
-        rating_index[self.history_users.cpu(), self.history_items.cpu()] = torch.arange(len(fit.users))
+        rating_index[users, items] = torch.arange(len(fit.users))
         self.rating_index = rating_index.to(device)
         self.seen = self.rating_index >= 0  # read by every ranking step: an eighth of the bytes
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
@@ -199,23 +199,25 @@ class HybridRecModel(nn.Module):
 
         ``hidden``: positions (in the fitting ratings) of ratings removed from the histories, for training.
         """
-        parts = [content] if self.use_content else []
+        collaborative = []  # the trained inputs, beside the frozen content (one block for the tower)
         n = len(content)
         unknown = self.n_users if side == "user" else self.n_items
         ids = torch.full((n,), unknown, dtype=torch.long, device=content.device)
         if rows is not None:
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
-            parts.append((self.user_id if side == "user" else self.item_id)(ids))
+            collaborative.append((self.user_id if side == "user" else self.item_id)(ids))
         for bag in self.bags:
             if rows is None:
                 vector = content.new_zeros(n, self.id_dim)
             else:
                 table = (self.user_bags if side == "user" else self.item_bags)[bag]
-                vector = self._history(side, bag, hidden) @ table.weight
-                vector = vector.index_select(0, rows)
-            parts.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
-        out = (self.user_tower if side == "user" else self.item_tower)(torch.cat(parts, dim=1))
+                vector = self._history(side, bag, table.weight, hidden).index_select(0, rows)
+            collaborative.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
+        parts = ([content] if self.use_content else []) + (
+            [torch.cat(collaborative, 1)] if collaborative else []
+        )
+        out = (self.user_tower if side == "user" else self.item_tower)(*parts)
         bias = (
             (self.user_bias if side == "user" else self.item_bias)(ids).squeeze(1)
             if self.use_biases
@@ -232,25 +234,18 @@ class HybridRecModel(nn.Module):
             )
         return encoded
 
-    def _history(self, side: str, bag: str, hidden=None) -> torch.Tensor:
-        """One bag's dense history matrix (rows: this side's entities). In training, each step sees a
-        random part of every history (denoising), and ``hidden``, the ratings being predicted
-        (positions in the fitting ratings), are removed so no target is read from a history."""
+    def _history(self, side: str, bag: str, table: torch.Tensor, hidden=None) -> torch.Tensor:
+        """One bag's history vectors of all this side's entities (rows of ``table``: the other side's).
+        In training, each step sees a random part of every history (denoising), and ``hidden``, the
+        ratings being predicted (positions in the fitting ratings), are removed so no target is read
+        from a history."""
         weights = getattr(self, f"{side}_{bag}")
         if self.training and self.history_dropout > 0:
             keep = torch.rand(len(weights), device=weights.device) >= self.history_dropout
             weights = weights * keep / (1.0 - self.history_dropout)
         if hidden is not None:
             weights = weights.index_fill(0, hidden, 0.0)
-        own, other = (
-            (self.history_users, self.history_items)
-            if side == "user"
-            else (self.history_items, self.history_users)
-        )
-        matrix = weights.new_zeros(
-            (self.n_users, self.n_items) if side == "user" else (self.n_items, self.n_users)
-        )
-        return matrix.index_put_((own, other), weights)
+        return self.histories.bag(side, weights, table)
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
         """Users without training ratings (and, in training, a random share) take the text-only path."""
@@ -302,11 +297,21 @@ class HybridRecModel(nn.Module):
         """Ranking scores of every (user, item) combination; the rating when there is no ranking head."""
         if not self.ranking:
             return self.rate_all(users, items)
-        sim = F.normalize(users.ranking, dim=1, eps=1e-8) @ F.normalize(items.ranking, dim=1, eps=1e-8).T
-        prior = items.prior.unsqueeze(0)
-        if users.cold is not None:
-            prior = torch.where(users.cold.unsqueeze(1), items.cold_prior.unsqueeze(0), prior)
-        return self.rank_scale * sim + prior
+        # scale * cosine + prior (the cold prior for users known only by text) as one product: the
+        # priors ride on two extra columns, [1, cold] . [prior, cold_prior - prior]; no pass over the
+        # (users, items) scores but the product's own
+        ones = users.ranking.new_ones(len(users.ranking), 1)
+        cold = ones * 0 if users.cold is None else users.cold.unsqueeze(1).to(ones.dtype)
+        user_side = torch.cat([self.rank_scale * F.normalize(users.ranking, dim=1, eps=1e-8), ones, cold], 1)
+        item_side = torch.cat(
+            [
+                F.normalize(items.ranking, dim=1, eps=1e-8),
+                items.prior.unsqueeze(1),
+                (items.cold_prior - items.prior).unsqueeze(1),
+            ],
+            1,
+        )
+        return user_side @ item_side.T
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Predicted ratings (unclipped); each tower runs once per distinct user / item of the batch."""
@@ -341,7 +346,8 @@ class HybridRecModel(nn.Module):
                 # the rest of each user's history is known, not to be predicted: out of the softmax
                 hide = self.seen.index_select(0, unique_users)
                 hide[user_pos, items] = False
-                log_probs = F.log_softmax(logits.masked_fill(hide, float("-inf")), dim=1)
+                # (in place: the product keeps its inputs for its gradient, not its output)
+                log_probs = F.log_softmax(logits.masked_fill_(hide, float("-inf")), dim=1)
                 losses["rank"] = -log_probs[user_pos[liked], items[liked]].mean()
             else:
                 losses["rank"] = ratings.new_zeros(())

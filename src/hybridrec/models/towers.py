@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -9,7 +11,11 @@ _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 class Tower(nn.Module):
     """``depth`` hidden layers of width ``hidden`` (halved per layer when ``taper``), then a linear
-    projection to ``out_dim``. ``depth=0`` is a single linear map (the "no MLP" ablation)."""
+    projection to ``out_dim``. ``depth=0`` is a single linear map (the "no MLP" ablation).
+
+    The input comes in column blocks (``forward(*parts)``, ``in_dim`` columns together): the first
+    layer reads each block with its own slice of the weights, so no gradient is computed for blocks
+    that need none (the frozen LLM embeddings, most of the columns)."""
 
     def __init__(
         self,
@@ -33,5 +39,11 @@ class Tower(nn.Module):
         layers.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
-        return self.net(x)
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        first, rest = self.net[0], self.net[1:]
+        out, start = None, 0
+        for part in parts:
+            end = start + part.shape[1]
+            term = F.linear(part, first.weight[:, start:end])
+            out, start = (term if out is None else out + term), end
+        return rest(out + first.bias)

@@ -1,0 +1,71 @@
+"""Rating histories as sparse matrices: a history bag is (weights of the ratings) @ (an embedding table).
+
+The fitting ratings are held twice in CSR layout, by user and by item; the two are each other's
+transpose, so the product by one and its gradient by the other never build a dense users x items
+matrix (zeroing and multiplying one cost more than the rest of a training step).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
+
+class RatingHistories(nn.Module):
+    """The fitting ratings (rows: users or items) in CSR layout, and sparse products over them."""
+
+    def __init__(self, n_users: int, n_items: int):
+        super().__init__()
+        self.shapes = {"user": (n_users, n_items), "item": (n_items, n_users)}
+        for side in self.shapes:  # row pointers, column of each entry, entry -> position in the ratings
+            for part, dtype in (("crow", torch.long), ("col", torch.long), ("order", torch.long)):
+                self.register_buffer(f"{side}_{part}", torch.zeros(0, dtype=dtype), persistent=False)
+
+    def attach(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        """Index the fitting ratings (aligned ``users``, ``items``)."""
+        for side, rows, cols in (("user", users, items), ("item", items, users)):
+            n_rows, n_cols = self.shapes[side]
+            order = torch.argsort(rows * n_cols + cols)
+            crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+            crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
+            setattr(self, f"{side}_crow", crow)
+            setattr(self, f"{side}_col", cols[order])
+            setattr(self, f"{side}_order", order)
+
+    def _matrix(self, side: str, weights: torch.Tensor) -> torch.Tensor:
+        """The ratings' ``weights`` (in rating order) as a sparse matrix with ``side``'s entities as rows."""
+        return torch.sparse_csr_tensor(
+            getattr(self, f"{side}_crow"),
+            getattr(self, f"{side}_col"),
+            weights.index_select(0, getattr(self, f"{side}_order")),
+            self.shapes[side],
+            check_invariants=False,
+        )
+
+    def bag(self, side: str, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Row r: the sum over r's ratings of weight x ``table``'s row of the rated (rating) entity."""
+        other = "item" if side == "user" else "user"
+        return _SparseProduct.apply(table, self._matrix(side, weights), self._matrix(other, weights))
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``matrix @ table`` whose gradient for ``table`` is ``transposed @ grad`` (``matrix``'s transpose).
+    Always in float32: sparse products have no bf16 kernels, so mixed precision is switched off here."""
+
+    @staticmethod
+    def forward(ctx, table, matrix, transposed):
+        ctx.transposed = transposed
+        return _float32_product(matrix, table)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _float32_product(ctx.transposed, grad), None, None
+
+
+def _float32_product(sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(dense.device.type, enabled=False):
+        return sparse @ dense.float()
