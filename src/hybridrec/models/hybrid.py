@@ -301,7 +301,7 @@ class HybridRecModel(nn.Module):
         # priors ride on two extra columns, [1, cold] . [prior, cold_prior - prior]; no pass over the
         # (users, items) scores but the product's own
         ones = users.ranking.new_ones(len(users.ranking), 1)
-        cold = ones * 0 if users.cold is None else users.cold.unsqueeze(1).to(ones.dtype)
+        cold = torch.zeros_like(ones) if users.cold is None else users.cold.unsqueeze(1).to(ones.dtype)
         user_side = torch.cat([self.rank_scale * F.normalize(users.ranking, dim=1, eps=1e-8), ones, cold], 1)
         item_side = torch.cat(
             [
