@@ -22,8 +22,8 @@ class RatingHistories(nn.Module):
         super().__init__()
         self.shapes = {"user": (n_users, n_items), "item": (n_items, n_users)}
         for side in self.shapes:  # row pointers, column of each entry, entry -> position in the ratings
-            for part, dtype in (("crow", torch.long), ("col", torch.long), ("order", torch.long)):
-                self.register_buffer(f"{side}_{part}", torch.zeros(0, dtype=dtype), persistent=False)
+            for part in ("crow", "col", "order"):
+                self.register_buffer(f"{side}_{part}", torch.zeros(0, dtype=torch.long), persistent=False)
 
     def attach(self, users: torch.Tensor, items: torch.Tensor) -> None:
         """Index the fitting ratings (aligned ``users``, ``items``)."""
@@ -36,7 +36,7 @@ class RatingHistories(nn.Module):
             setattr(self, f"{side}_col", cols[order])
             setattr(self, f"{side}_order", order)
 
-    def _matrix(self, side: str, weights: torch.Tensor) -> torch.Tensor:
+    def matrix(self, side: str, weights: torch.Tensor) -> torch.Tensor:
         """The ratings' ``weights`` (in rating order) as a sparse matrix with ``side``'s entities as rows."""
         return torch.sparse_csr_tensor(
             getattr(self, f"{side}_crow"),
@@ -48,22 +48,24 @@ class RatingHistories(nn.Module):
 
     def bag(self, side: str, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """Row r: the sum over r's ratings of weight x ``table``'s row of the rated (rating) entity."""
-        other = "item" if side == "user" else "user"
-        return _SparseProduct.apply(table, self._matrix(side, weights), self._matrix(other, weights))
+        return _SparseProduct.apply(table, weights, self, side)
 
 
 class _SparseProduct(torch.autograd.Function):
-    """``matrix @ table`` whose gradient for ``table`` is ``transposed @ grad`` (``matrix``'s transpose).
+    """``matrix @ table``, whose gradient for ``table`` is the transposed matrix (the other side's
+    layout, built only when a gradient is asked for) times ``grad``.
     Always in float32: sparse products have no bf16 kernels, so mixed precision is switched off here."""
 
     @staticmethod
-    def forward(ctx, table, matrix, transposed):
-        ctx.transposed = transposed
-        return _float32_product(matrix, table)
+    def forward(ctx, table, weights, histories: RatingHistories, side: str):
+        ctx.save_for_backward(weights)
+        ctx.histories, ctx.other = histories, "item" if side == "user" else "user"
+        return _float32_product(histories.matrix(side, weights), table)
 
     @staticmethod
     def backward(ctx, grad):
-        return _float32_product(ctx.transposed, grad), None, None
+        (weights,) = ctx.saved_tensors
+        return _float32_product(ctx.histories.matrix(ctx.other, weights), grad), None, None, None
 
 
 def _float32_product(sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
