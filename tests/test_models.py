@@ -535,6 +535,43 @@ def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movie
         _lit(context, cold_baseline_weight=-0.1)
 
 
+def test_cold_baseline_moves_toward_how_the_nearest_known_users_rated_the_film(movielens):
+    """``cold_neighbour_shrinkage``: a new user's baseline for a film is the film's baseline plus the
+    similarity-weighted deviations of their nearest known users' ratings of it, over the weights plus
+    the shrinkage; the aligned-pair path and the free-text path agree."""
+    from hybridrec.models.neighbourhood import item_baseline_ratings
+
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    k, shrinkage = 3, 2.0
+    model = _lit(context, cold_baseline_weight=1.0, cold_neighbour_shrinkage=shrinkage, neighbourhood_users=k)
+    known = context.user_known
+    cold_user = int(np.flatnonzero(~known)[0])
+    texts = context.embeddings.user_demographic
+    unit = texts / np.linalg.norm(texts, axis=1, keepdims=True)
+    similarity = unit[known] @ unit[cold_user]
+    weights = np.zeros_like(similarity)
+    nearest = np.argsort(-similarity)[:k]
+    weights[nearest] = np.clip(similarity[nearest], 0, None)
+    baseline = item_baseline_ratings(context)
+    rated = context.fit.matrix(binary=True)[known]
+    deviations = (context.fit.matrix() - baseline)[known] * rated
+    expected = baseline + weights @ deviations / (weights @ rated + shrinkage)
+    films = np.flatnonzero(context.item_known)
+    predicted = model.predict(np.full(len(films), cold_user), films)
+    np.testing.assert_allclose(predicted, np.clip(expected[films], 1, 5), atol=1e-4)
+    from_text = model.text_user_scores(texts[cold_user : cold_user + 1])[0][0]
+    np.testing.assert_allclose(from_text[films], predicted, atol=1e-4)
+    # known users keep their ratings; without the neighbours the baseline stands alone
+    plain = _lit(context, cold_baseline_weight=1.0)
+    alone = plain.predict(np.full(len(films), cold_user), films)
+    np.testing.assert_allclose(alone, np.clip(baseline[films], 1, 5), atol=1e-5)
+    assert np.abs(predicted - alone).max() > 0.05
+    warm = np.flatnonzero(known)[:5]
+    np.testing.assert_allclose(model.predict(warm, warm), plain.predict(warm, warm), atol=1e-6)
+    with pytest.raises(ValueError, match="cold_neighbour_shrinkage"):
+        _lit(context, cold_baseline_weight=0.5, cold_neighbour_shrinkage=-1.0)
+
+
 def test_cold_baseline_expects_the_user_bias_of_an_average_rating(context):
     """Where raters of many films rate low, ``μ + b_i`` overrates a new user's films on average; the
     baseline with E[b_u] over the ratings comes closer to the mean rating it is judged against."""

@@ -12,11 +12,20 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
-from hybridrec.constants import RELEVANCE_THRESHOLD, TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RMSE
+from hybridrec.constants import (
+    MIN_RATING,
+    RELEVANCE_THRESHOLD,
+    TEST_MAE,
+    TEST_RMSE,
+    TRAIN_LOSS,
+    VAL_MAE,
+    VAL_RMSE,
+)
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
 from hybridrec.models.neighbourhood import (
+    baseline_deviations,
     ease_weights,
     item_baseline_ratings,
     knn_baseline_ratings,
@@ -51,7 +60,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ``cold_baseline_weight`` > 0 is the same for users known only by text, with the KNN's baseline
     for a user of average bias, ``μ + b_i + E[b_u]``: the towers' rating from demographics alone is
     noisy (age, gender and occupation nearly single out a training user), and averaging it with the
-    film's baseline cuts the error.
+    film's baseline cuts the error. With ``cold_neighbour_shrinkage`` (not None) that baseline moves
+    toward how the user's nearest known users (the ``neighbourhood_users`` of the lists, found in
+    ``neighbourhood_space``) rated the film: by the similarity-weighted sum of their ratings'
+    deviations from it, over their weights plus that many pseudo-ratings at the baseline.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -78,6 +90,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         knn_k: int = 40,
         knn_shrinkage: float = 100.0,
         cold_baseline_weight: float = 0.0,
+        cold_neighbour_shrinkage: float | None = None,
         **architecture,
     ):
         super().__init__()
@@ -97,6 +110,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
         if not 0.0 <= cold_baseline_weight <= 1.0:
             raise ValueError(f"cold_baseline_weight must be in [0, 1], got {cold_baseline_weight}")
+        if cold_neighbour_shrinkage is not None and cold_neighbour_shrinkage < 0:
+            raise ValueError(
+                f"cold_neighbour_shrinkage must be >= 0 (or None), got {cold_neighbour_shrinkage}"
+            )
         self.save_hyperparameters(ignore=["context", "mapping", "optimizer", "scheduler"])
         content_dim = context.embeddings.dim if context.embeddings is not None else 1
         self.nets = nn.ModuleList(
@@ -117,6 +134,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.neighbourhood_users = neighbourhood_users
         self.neighbourhood_space = neighbourhood_space
         self.uses_neighbourhood = bool(neighbourhood_weight or liked_neighbourhood_weight)
+        self.cold_baseline_weight = cold_baseline_weight
+        # (the nearest users' ratings only ever move the cold baseline)
+        self.cold_neighbour_shrinkage = cold_neighbour_shrinkage if cold_baseline_weight else None
+        known = self.net.user_known.cpu()
+        if self.uses_neighbourhood or self.cold_neighbour_shrinkage is not None:  # who the neighbours can be
+            self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
         if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
             self._build_neighbourhood(
                 context, neighbourhood_reg, neighbourhood_min_rating, neighbourhood_damping
@@ -125,10 +148,14 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         if knn_weight:
             knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
             self.register_buffer("knn_ratings", torch.from_numpy(knn).float(), persistent=False)
-        self.cold_baseline_weight = cold_baseline_weight
         if cold_baseline_weight:
-            baseline = torch.from_numpy(item_baseline_ratings(context)).float()
-            self.register_buffer("item_baseline", baseline, persistent=False)
+            baseline = item_baseline_ratings(context)
+            self.register_buffer("item_baseline", torch.from_numpy(baseline).float(), persistent=False)
+        if self.cold_neighbour_shrinkage is not None:
+            deviations = torch.from_numpy(baseline_deviations(context, baseline))[known]
+            rated = torch.from_numpy(liked_matrix(context, MIN_RATING)).float()[known]
+            self.register_buffer("known_deviations", deviations, persistent=False)
+            self.register_buffer("known_rated", rated, persistent=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.l2 = l2
@@ -151,20 +178,35 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor
     ) -> torch.Tensor:
         """Blend in, for films with training ratings, the KNN's rating where the user has training
-        ratings too, and the film's baseline where the user is known only by text."""
+        ratings too, and the cold baseline where the user is known only by text."""
         user_known = self.net.user_known[users]
         if self.knn_weight:
             blended = _mix(ratings, self.knn_ratings[users, items], self.knn_weight)
             ratings = torch.where(user_known & self.net.item_known[items], blended, ratings)
-        return torch.where(user_known, ratings, self._with_item_baseline(ratings, items))
-
-    def _with_item_baseline(self, ratings: torch.Tensor, items) -> torch.Tensor:
-        """Users known only by text: the baseline's share in their ratings of films with training
-        ratings. ``items``: the films of the rating columns (an index, or ``slice(None)``: all)."""
-        if not self.cold_baseline_weight:
+        if not self.cold_baseline_weight or bool(user_known.all()):
             return ratings
-        blended = _mix(ratings, self.item_baseline[items], self.cold_baseline_weight)
+        cold = ~user_known
+        cold_users, rows = torch.unique(users[cold], return_inverse=True)
+        baselines = self._cold_baselines(self.net.user_demographic[cold_users])[rows, items[cold]]
+        ratings = ratings.clone()
+        ratings[cold] = self._with_cold_baseline(ratings[cold], baselines, items[cold])
+        return ratings
+
+    def _with_cold_baseline(self, ratings: torch.Tensor, baselines: torch.Tensor, items) -> torch.Tensor:
+        """Users known only by text: the share of their ``baselines`` in their ratings of films with
+        training ratings. ``items``: the films of the rating columns (an index, or ``slice(None)``: all)."""
+        blended = _mix(ratings, baselines, self.cold_baseline_weight)
         return torch.where(self.net.item_known[items], blended, ratings)
+
+    def _cold_baselines(self, texts: torch.Tensor) -> torch.Tensor:
+        """(n_texts, n_items) expected ratings of users known by these demographic texts: each film's
+        baseline for a user of average bias, moved toward how the nearest known users rated it."""
+        baselines = self.item_baseline.expand(len(texts), -1)
+        if self.cold_neighbour_shrinkage is None:
+            return baselines
+        weights = self._nearest_known(texts)
+        support = weights @ self.known_rated + self.cold_neighbour_shrinkage
+        return baselines + (weights @ self.known_deviations) / support.clamp_min(1e-12)
 
     def training_step(self, batch, batch_idx):
         self._per_weights.clear()
@@ -273,7 +315,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         rank = torch.stack(ranks).mean(0)
         if self.uses_neighbourhood:
             rank = _standardise(rank) + self._text_neighbours(content)
-        rating = self._with_item_baseline(torch.stack(ratings).mean(0), slice(None))
+        rating = torch.stack(ratings).mean(0)
+        if self.cold_baseline_weight:
+            rating = self._with_cold_baseline(rating, self._cold_baselines(content), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(
@@ -287,7 +331,6 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         known = self.net.user_known.cpu()
         ratings_per_user = np.bincount(context.fit.users, minlength=context.n_users)[known.numpy()]
         vote = torch.from_numpy(1.0 / np.maximum(ratings_per_user, 1) ** damping).float()[:, None]
-        self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
         self.register_buffer("known_chosen", torch.from_numpy(chosen).float()[known] * vote, persistent=False)
         self.register_buffer("known_liked", torch.from_numpy(liked).float()[known] * vote, persistent=False)
         evidence = self._neighbourhood(
@@ -309,9 +352,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         return self._once_per_weights("neighbour_evidence", fill_users_without_history)
 
     def _text_neighbours(self, texts: torch.Tensor) -> torch.Tensor:
-        known = self._once_per_weights("known_keys", lambda: self._neighbour_keys(self.known_texts))
-        weights = text_neighbour_weights(self._neighbour_keys(texts), known, self.neighbourhood_users)
+        weights = self._nearest_known(texts)
         return self._neighbourhood(lambda films: weights @ films, self.known_chosen, self.known_liked)
+
+    def _nearest_known(self, texts: torch.Tensor) -> torch.Tensor:
+        """(n_texts, n_known users) similarity weights of each text's ``neighbourhood_users`` nearest."""
+        known = self._once_per_weights("known_keys", lambda: self._neighbour_keys(self.known_texts))
+        return text_neighbour_weights(self._neighbour_keys(texts), known, self.neighbourhood_users)
 
     @torch.no_grad()
     def _neighbour_keys(self, texts: torch.Tensor) -> torch.Tensor:
