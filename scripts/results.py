@@ -43,6 +43,7 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
             "model.biases=false",
             "model.scales=false",
             "model.knn_weight=0",
+            "model.knn_residual_weight=0",
             "model.neighbourhood_weight=0",
             "model.liked_neighbourhood_weight=0",
             "baselines=none",
@@ -54,8 +55,8 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         "ablation: lists from the towers alone (no item-item terms)",
     ),
     "no_knn": (
-        ["model.knn_weight=0", "baselines=none"],
-        "ablation: ratings from the towers alone (no item-KNN share)",
+        ["model.knn_weight=0", "model.knn_residual_weight=0", "baselines=none"],
+        "ablation: ratings from the towers alone (no item-KNN share, no KNN over the towers' errors)",
     ),
     "linear_towers": (["model.depth=0", "baselines=none"], "ablation: linear towers (no MLP)"),
     "mapping_square": (["model/mapping=square", "baselines=none"], "rating mapping 1 + 4·sim²"),

@@ -502,6 +502,42 @@ def test_knn_share_joins_the_ratings_of_known_users_and_films(movielens):
         _lit(context, knn_weight=1.5)
 
 
+def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_films(movielens):
+    """``knn_residual_weight``: the towers' errors on the fitting ratings, averaged over the ``knn_k``
+    rated films most like the one asked (positive KNN similarities, over their sum plus the
+    shrinkage), corrects the ratings of known users and films; the Lightning path agrees."""
+    from hybridrec.models.neighbourhood import knn_similarity
+
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    k, shrinkage = 4, 0.5
+    towers = _lit(context)
+    model = _lit(context, knn_residual_weight=0.5, knn_k=k, knn_residual_shrinkage=shrinkage)
+    fit = context.fit
+    errors = np.zeros((context.n_users, context.n_items))
+    errors[fit.users, fit.items] = fit.ratings - towers.predict(fit.users, fit.items)
+    similarity = knn_similarity(context, 100.0)[0]
+    users = np.arange(context.n_users)
+    items = (users * 7) % context.n_items
+    base = towers.predict(users, items)
+    expected = base.copy()
+    for row, (user, item) in enumerate(zip(users, items, strict=True)):
+        rated = np.flatnonzero(fit.users == user)
+        if len(rated) == 0 or not context.item_known[item]:
+            continue
+        films = fit.items[rated]
+        nearest = films[np.argsort(-similarity[item, films], kind="stable")[:k]]
+        weights = np.clip(similarity[item, nearest], 0, None)
+        correction = (weights * errors[user, nearest]).sum() / (weights.sum() + shrinkage)
+        expected[row] = np.clip(base[row] + 0.5 * correction, 1, 5)
+    moved = np.abs(expected - base) > 1e-3
+    assert moved.sum() > 10 and (~context.user_known[users]).any()
+    np.testing.assert_allclose(model.predict(users, items), expected, atol=1e-4)
+    forward = model(torch.as_tensor(users), torch.as_tensor(items)).clamp(1, 5).detach().numpy()
+    np.testing.assert_allclose(forward, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="knn_residual_weight"):
+        _lit(context, knn_residual_weight=-0.1)
+
+
 def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movielens):
     from hybridrec.models.neighbourhood import fit_biases
 
@@ -610,8 +646,9 @@ def test_seed_experiment_is_the_original_towers_alone(context):
     model = instantiate(cfg.model)(context=context)
     assert len(model.nets) == 1 and not model.net.ranking and model.net.id_dim == 0
     assert not model.net.use_biases and not model.net.use_scales and model.net.bags == []
-    assert model.knn_weight == 0 and model.cold_baseline_weight == 0 and not model.uses_neighbourhood
-    assert not hasattr(model, "knn_ratings") and not hasattr(model, "neighbour_evidence")
+    assert model.knn_weight == 0 and model.knn_residual_weight == 0 and not model.uses_neighbourhood
+    assert model.cold_baseline_weight == 0
+    assert not hasattr(model, "knn_similarity") and not hasattr(model, "neighbour_evidence")
 
 
 def test_id_penalty_is_the_batchs_squared_ids_biases_and_scales(context):

@@ -29,7 +29,9 @@ from hybridrec.models.neighbourhood import (
     ease_weights,
     item_baseline_ratings,
     knn_baseline_ratings,
+    knn_similarity,
     liked_matrix,
+    neighbour_means,
     text_neighbour_weights,
 )
 
@@ -56,7 +58,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     judged on both.
     ``knn_weight`` > 0 brings the same kind of evidence to the ratings of known users and films:
     that share of an item KNN with baselines (``knn_k`` most similar films the user rated,
-    similarity shrunk by ``knn_shrinkage``) joins the towers' rating.
+    similarity shrunk by ``knn_shrinkage``) joins the towers' rating. ``knn_residual_weight`` > 0
+    adds that share of the towers' own errors on those films (the fitting ratings minus what the
+    trained towers predict for them), weighted by the same similarities over their sum plus
+    ``knn_residual_shrinkage``: where the towers err on a user's films, they err alike on the
+    films most like them.
     ``cold_baseline_weight`` > 0 is the same for users known only by text, with the KNN's baseline
     for a user of average bias, ``μ + b_i + E[b_u]``: the towers' rating from demographics alone is
     noisy (age, gender and occupation nearly single out a training user), and averaging it with the
@@ -89,6 +95,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         knn_weight: float = 0.0,
         knn_k: int = 40,
         knn_shrinkage: float = 100.0,
+        knn_residual_weight: float = 0.0,
+        knn_residual_shrinkage: float = 1.0,
         cold_baseline_weight: float = 0.0,
         cold_neighbour_shrinkage: float | None = None,
         **architecture,
@@ -108,6 +116,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError(f"neighbourhood_users must be at least 1, got {neighbourhood_users}")
         if not 0.0 <= knn_weight <= 1.0 or knn_k < 1 or knn_shrinkage < 0:
             raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
+        if knn_residual_weight < 0 or knn_residual_shrinkage < 0:
+            raise ValueError("knn_residual_weight and knn_residual_shrinkage must be >= 0")
         if not 0.0 <= cold_baseline_weight <= 1.0:
             raise ValueError(f"cold_baseline_weight must be in [0, 1], got {cold_baseline_weight}")
         if cold_neighbour_shrinkage is not None and cold_neighbour_shrinkage < 0:
@@ -144,10 +154,16 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             self._build_neighbourhood(
                 context, neighbourhood_reg, neighbourhood_min_rating, neighbourhood_damping
             )
-        self.knn_weight = knn_weight
+        self.knn_weight, self.knn_k = knn_weight, knn_k
+        self.knn_residual_weight, self.knn_residual_shrinkage = knn_residual_weight, knn_residual_shrinkage
+        if knn_weight or knn_residual_weight:
+            knn = knn_similarity(context, knn_shrinkage)
+            self.register_buffer("knn_similarity", torch.from_numpy(knn[0]).float(), persistent=False)
         if knn_weight:
-            knn = knn_baseline_ratings(context, knn_k, knn_shrinkage)
-            self.register_buffer("knn_ratings", torch.from_numpy(knn).float(), persistent=False)
+            ratings = knn_baseline_ratings(context, knn_k, knn_shrinkage, knn=knn)
+            self.register_buffer("knn_ratings", torch.from_numpy(ratings).float(), persistent=False)
+        if knn_residual_weight:
+            self.register_buffer("fit_ratings", torch.from_numpy(context.fit.matrix()), persistent=False)
         if cold_baseline_weight:
             baseline = item_baseline_ratings(context)
             self.register_buffer("item_baseline", torch.from_numpy(baseline).float(), persistent=False)
@@ -180,8 +196,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         """Blend in, for films with training ratings, the KNN's rating where the user has training
         ratings too, and the cold baseline where the user is known only by text."""
         user_known = self.net.user_known[users]
-        if self.knn_weight:
-            blended = _mix(ratings, self.knn_ratings[users, items], self.knn_weight)
+        if self.knn_weight or self.knn_residual_weight:
+            blended = (
+                _mix(ratings, self.knn_ratings[users, items], self.knn_weight) if self.knn_weight else ratings
+            )
+            if self.knn_residual_weight:
+                blended = blended + self.knn_residual_weight * self._tower_error_neighbours(users, items)
             ratings = torch.where(user_known & self.net.item_known[items], blended, ratings)
         if not self.cold_baseline_weight or bool(user_known.all()):
             return ratings
@@ -191,6 +211,34 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         ratings = ratings.clone()
         ratings[cold] = self._with_cold_baseline(ratings[cold], baselines, items[cold])
         return ratings
+
+    @torch.no_grad()
+    def _tower_error_neighbours(
+        self, users: torch.Tensor, items: torch.Tensor, chunk: int = 4096
+    ) -> torch.Tensor:
+        """Per (user, film): the similarity-weighted mean of the towers' errors on the ``knn_k`` films
+        most like it among those the user rated (shrunk by ``knn_residual_shrinkage``)."""
+
+        def errors_on_fitting_ratings():
+            seen = self.net.seen
+            rows, films = seen.nonzero(as_tuple=True)
+            errors = torch.zeros_like(self.fit_ratings)
+            errors[rows, films] = self.fit_ratings[rows, films] - self._tower_ratings(rows, films)
+            return errors
+
+        errors = self._once_per_weights("tower_errors", errors_on_fitting_ratings)
+        parts = [
+            neighbour_means(
+                self.knn_similarity,
+                self.net.seen[users[at : at + chunk]],
+                errors[users[at : at + chunk]],
+                items[at : at + chunk],
+                self.knn_k,
+                self.knn_residual_shrinkage,
+            )
+            for at in range(0, len(users), chunk)
+        ]
+        return torch.cat(parts) if parts else errors.new_zeros(0)
 
     def _with_cold_baseline(self, ratings: torch.Tensor, baselines: torch.Tensor, items) -> torch.Tensor:
         """Users known only by text: the share of their ``baselines`` in their ratings of films with
@@ -289,10 +337,14 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         u = torch.as_tensor(users, device=self.device)
         i = torch.as_tensor(items, device=self.device)
-        rated = torch.stack(
-            [net.rate(fu[u], fi[i]) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
-        )
-        return clip_ratings(self._with_neighbours(u, i, rated.mean(0))).cpu().numpy()
+        return clip_ratings(self._with_neighbours(u, i, self._tower_ratings(u, i))).cpu().numpy()
+
+    def _tower_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The members' mean rating of aligned (user, film) rows, from the towers alone."""
+        rated = [
+            net.rate(fu[users], fi[items]) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)
+        ]
+        return torch.stack(rated).mean(0)
 
     @torch.no_grad()
     def rank_scores(self, users: np.ndarray) -> np.ndarray:

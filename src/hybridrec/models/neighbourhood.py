@@ -67,18 +67,15 @@ def fit_biases(context: FoldContext, reg_user: float, reg_item: float, iteration
     return user_bias, item_bias
 
 
-def knn_baseline_ratings(
+def knn_similarity(
     context: FoldContext,
-    k: int = 40,
     shrinkage: float = 100.0,
     reg_user: float = BASELINE_REG_USER,
     reg_item: float = BASELINE_REG_ITEM,
-) -> np.ndarray:
-    """(n_users, n_items) ratings of item-based KNN with baselines (Surprise's ``KNNBaseline``):
-    ``b_ui`` plus the similarity-weighted baseline residuals of the ``k`` films most similar to ``i``
-    among those the user rated. Similarity: Pearson correlation of baseline residuals over common
-    raters, shrunk by ``(n - 1) / (n - 1 + shrinkage)``; only positive similarities count. Users
-    without such neighbours get ``b_ui``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(film-film similarity, users x films baseline residuals, users x films baselines) of the KNN
+    with baselines. Similarity: Pearson correlation of the residuals r - b_ui (b_ui = μ + b_u + b_i)
+    over common raters, shrunk by ``(n - 1) / (n - 1 + shrinkage)``, zero diagonal."""
     fit = context.fit
     user_bias, item_bias = fit_biases(context, reg_user, reg_item)
     baseline = context.global_mean + user_bias[:, None] + item_bias[None, :]
@@ -91,17 +88,51 @@ def knn_baseline_ratings(
     similarity = np.divide(residual.T @ residual, norms, out=np.zeros_like(norms), where=norms > 0)
     similarity *= np.maximum(common - 1, 0) / (np.maximum(common - 1, 0) + shrinkage)
     np.fill_diagonal(similarity, 0.0)  # a film is not its own neighbour
+    return similarity, residual, baseline
+
+
+def neighbour_means(
+    similarity: torch.Tensor,
+    rated: torch.Tensor,
+    values: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    shrinkage: float = 0.0,
+) -> torch.Tensor:
+    """For aligned rows (a user's ``rated`` mask and ``values`` over the films, and a film of
+    ``items``): the mean of ``values`` over the ``k`` films most similar to the row's film among those
+    rated, weighted by similarity (positive ones only), over the weights' sum plus ``shrinkage``
+    (0 where no rated film is similar)."""
+    scores = similarity[items].masked_fill(~rated, float("-inf"))
+    weights, films = scores.topk(min(k, scores.shape[1]), dim=1)
+    weights = weights.clamp_min(0.0)
+    total = weights.sum(1) + shrinkage
+    mean = (weights * values.gather(1, films)).sum(1) / total.clamp_min(1e-12)
+    return torch.where(total > 0, mean, torch.zeros_like(mean))
+
+
+def knn_baseline_ratings(
+    context: FoldContext,
+    k: int = 40,
+    shrinkage: float = 100.0,
+    reg_user: float = BASELINE_REG_USER,
+    reg_item: float = BASELINE_REG_ITEM,
+    knn: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """(n_users, n_items) ratings of item-based KNN with baselines (Surprise's ``KNNBaseline``):
+    ``b_ui`` plus the similarity-weighted baseline residuals of the ``k`` films most similar to ``i``
+    among those the user rated (``knn_similarity``, or ``knn`` when it was computed already; only
+    positive similarities count). Users without such neighbours get ``b_ui``."""
+    similarity, residual, baseline = knn or knn_similarity(context, shrinkage, reg_user, reg_item)
     sim, res = torch.from_numpy(similarity), torch.from_numpy(residual)
+    rated = liked_matrix(context, MIN_RATING)
+    films = torch.arange(context.n_items)
     ratings = torch.from_numpy(baseline.copy())
     for user in range(context.n_users):
         seen = torch.from_numpy(np.flatnonzero(rated[user]))
-        if len(seen) == 0:
-            continue
-        weights, rows = sim[:, seen].topk(min(k, len(seen)), dim=1)  # each film's nearest rated films
-        weights = weights.clamp_min(0.0)
-        total = weights.sum(1)
-        shift = (weights * res[user, seen][rows]).sum(1) / total.clamp_min(1e-12)
-        ratings[user] += torch.where(total > 0, shift, torch.zeros_like(shift))
+        if len(seen):  # (the columns of the films they rated: all of them count)
+            every = torch.ones(context.n_items, len(seen), dtype=torch.bool)
+            ratings[user] += neighbour_means(sim[:, seen], every, res[user, seen].expand_as(every), films, k)
     return ratings.numpy()
 
 
