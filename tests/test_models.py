@@ -534,6 +534,10 @@ def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_fil
     np.testing.assert_allclose(model.predict(users, items), expected, atol=1e-4)
     forward = model(torch.as_tensor(users), torch.as_tensor(items)).clamp(1, 5).detach().numpy()
     np.testing.assert_allclose(forward, expected, atol=1e-4)
+    # a service derives the errors with the tower outputs when it loads, not on its first request
+    fresh = _lit(context, knn_residual_weight=0.5, knn_k=k, knn_residual_shrinkage=shrinkage).eval()
+    fresh.warm_up()
+    assert {"towers", "tower_errors"} <= set(fresh._per_weights)
     with pytest.raises(ValueError, match="knn_residual_weight"):
         _lit(context, knn_residual_weight=-0.1)
 

@@ -85,8 +85,8 @@ class RecommendationEngine:
         self._titles = items["display_title"].tolist()
         self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
-        if hasattr(self.model, "frozen"):
-            self.model.frozen()  # compute every tower output now, not on the first request
+        if hasattr(self.model, "warm_up"):
+            self.model.warm_up()  # what inference derives from the weights, now rather than on the first request
 
     # --- the model's view of the catalog ------------------------------------------------------------
 

@@ -218,15 +218,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ) -> torch.Tensor:
         """Per (user, film): the similarity-weighted mean of the towers' errors on the ``knn_k`` films
         most like it among those the user rated (shrunk by ``knn_residual_shrinkage``)."""
-
-        def errors_on_fitting_ratings():
-            seen = self.net.seen
-            rows, films = seen.nonzero(as_tuple=True)
-            errors = torch.zeros_like(self.fit_ratings)
-            errors[rows, films] = self.fit_ratings[rows, films] - self._tower_ratings(rows, films)
-            return errors
-
-        errors = self._once_per_weights("tower_errors", errors_on_fitting_ratings)
+        errors = self._tower_errors()
         parts = [
             neighbour_means(
                 self.knn_similarity,
@@ -239,6 +231,17 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             for at in range(0, len(users), chunk)
         ]
         return torch.cat(parts) if parts else errors.new_zeros(0)
+
+    def _tower_errors(self) -> torch.Tensor:
+        """(users, films): the fitting ratings minus the towers' ratings of them (0 elsewhere), once per weights."""
+
+        def errors_on_fitting_ratings():
+            rows, films = self.net.seen.nonzero(as_tuple=True)
+            errors = torch.zeros_like(self.fit_ratings)
+            errors[rows, films] = self.fit_ratings[rows, films] - self._tower_ratings(rows, films)
+            return errors
+
+        return self._once_per_weights("tower_errors", errors_on_fitting_ratings)
 
     def _with_cold_baseline(self, ratings: torch.Tensor, baselines: torch.Tensor, items) -> torch.Tensor:
         """Users known only by text: the share of their ``baselines`` in their ratings of films with
@@ -327,6 +330,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             return [(net.encode_users(users), net.encode_items(items)) for net in self.nets]
 
         return self._once_per_weights("towers", encode_all)
+
+    def warm_up(self) -> None:
+        """Derive now, not on the first request, what inference reads from the weights: every tower
+        output and (``knn_residual_weight``) the towers' errors on the fitting ratings."""
+        self.frozen()
+        if self.knn_residual_weight:
+            self._tower_errors()
 
     def _rank(self, net: HybridRecModel, users: Encoded, items: Encoded) -> torch.Tensor:
         """A member's ranking scores as log-probabilities, so members average on one scale."""
