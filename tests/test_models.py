@@ -652,7 +652,7 @@ def test_seed_experiment_is_the_original_towers_alone(context):
     assert not model.net.use_biases and not model.net.use_scales and model.net.bags == []
     assert model.knn_weight == 0 and model.knn_residual_weight == 0 and not model.uses_neighbourhood
     assert model.cold_baseline_weight == 0
-    assert not hasattr(model, "knn_similarity") and not hasattr(model, "neighbour_evidence")
+    assert not hasattr(model, "film_similarity") and not hasattr(model, "neighbour_evidence")
 
 
 def test_id_penalty_is_the_batchs_squared_ids_biases_and_scales(context):

@@ -158,7 +158,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.knn_residual_weight, self.knn_residual_shrinkage = knn_residual_weight, knn_residual_shrinkage
         if knn_weight or knn_residual_weight:
             knn = knn_similarity(context, knn_shrinkage)
-            self.register_buffer("knn_similarity", torch.from_numpy(knn[0]).float(), persistent=False)
+            self.register_buffer("film_similarity", torch.from_numpy(knn[0]).float(), persistent=False)
         if knn_weight:
             ratings = knn_baseline_ratings(context, knn_k, knn_shrinkage, knn=knn)
             self.register_buffer("knn_ratings", torch.from_numpy(ratings).float(), persistent=False)
@@ -221,7 +221,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         errors = self._tower_errors()
         parts = [
             neighbour_means(
-                self.knn_similarity,
+                self.film_similarity,
                 self.net.seen[users[at : at + chunk]],
                 errors[users[at : at + chunk]],
                 items[at : at + chunk],
