@@ -12,20 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
-from hybridrec.constants import (
-    MIN_RATING,
-    RELEVANCE_THRESHOLD,
-    TEST_MAE,
-    TEST_RMSE,
-    TRAIN_LOSS,
-    VAL_MAE,
-    VAL_RMSE,
-)
+from hybridrec.constants import RELEVANCE_THRESHOLD, TEST_MAE, TEST_RMSE, TRAIN_LOSS, VAL_MAE, VAL_RMSE
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
 from hybridrec.models.neighbourhood import (
-    baseline_deviations,
     ease_weights,
     item_baseline_ratings,
     knn_baseline_ratings,
@@ -168,8 +159,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             baseline = item_baseline_ratings(context)
             self.register_buffer("item_baseline", torch.from_numpy(baseline).float(), persistent=False)
         if self.cold_neighbour_shrinkage is not None:
-            deviations = torch.from_numpy(baseline_deviations(context, baseline))[known]
-            rated = torch.from_numpy(liked_matrix(context, MIN_RATING)).float()[known]
+            rated = context.fit.matrix(binary=True)  # each known user's deviations from the baseline
+            deviations = torch.from_numpy(((context.fit.matrix() - baseline) * rated).astype(np.float32))[
+                known
+            ]
+            rated = torch.from_numpy(rated)[known]
             self.register_buffer("known_deviations", deviations, persistent=False)
             self.register_buffer("known_rated", rated, persistent=False)
         self.optimizer_factory = optimizer

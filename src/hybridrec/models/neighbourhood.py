@@ -143,11 +143,3 @@ def item_baseline_ratings(context: FoldContext) -> np.ndarray:
     of a new user's ratings counts in their error, as every rating counts in training."""
     user_bias, item_bias = fit_biases(context, BASELINE_REG_USER, BASELINE_REG_ITEM)
     return context.global_mean + item_bias + user_bias[context.fit.users].mean()
-
-
-def baseline_deviations(context: FoldContext, baseline: np.ndarray) -> np.ndarray:
-    """(n_users, n_items): each fitting rating minus its film's ``baseline``, 0 where there is none."""
-    fit = context.fit
-    deviations = np.zeros((context.n_users, context.n_items), dtype=np.float32)
-    deviations[fit.users, fit.items] = fit.ratings - baseline[fit.items]
-    return deviations
