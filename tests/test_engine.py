@@ -28,6 +28,29 @@ def test_engine_predictions_equal_the_models_batch_predictions(engine):
     assert np.allclose(batch, one_by_one, atol=1e-6)
 
 
+def test_a_service_derives_at_load_what_a_one_shot_command_derives_on_demand(trained_bundle, engine):
+    """``warm``: the service pays at load for what inference reads from the weights (tower outputs,
+    the towers' errors, the known users' ratings new users borrow); predict.py answers one query and
+    derives only what it needs, with the same answers."""
+    import os
+
+    from hybridrec.inference.engine import load_engine
+
+    assert {"towers", "tower_errors", "known_ratings"} <= set(engine.model._per_weights)
+    lazy = load_engine(
+        trained_bundle, "/nonexistent", os.environ["HYBRIDREC_CACHE_DIR"] + "/e.sqlite3", warm=False
+    )
+    assert not lazy.model._per_weights
+    user, item = engine.user_index.ids[0], engine.item_index.ids[3]
+    assert lazy.predict(user, item) == pytest.approx(engine.predict(user, item), abs=1e-6)
+    assert "known_ratings" not in lazy.model._per_weights
+    lazy_list, warm_list = lazy.recommend_text(SCIFI_TEXT), engine.recommend_text(SCIFI_TEXT)
+    assert [r.item_id for r in lazy_list.items] == [r.item_id for r in warm_list.items]
+    np.testing.assert_allclose(
+        [r.score for r in lazy_list.items], [r.score for r in warm_list.items], atol=1e-6
+    )
+
+
 def test_recommend_excludes_seen_items(engine):
     for user_id in engine.user_index.ids[:20]:
         seen, _ = engine.seen_items(user_id)

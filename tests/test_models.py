@@ -612,6 +612,44 @@ def test_cold_baseline_moves_toward_how_the_nearest_known_users_rated_the_film(m
         _lit(context, cold_baseline_weight=0.5, cold_neighbour_shrinkage=-1.0)
 
 
+def test_cold_ratings_take_a_share_of_the_nearest_known_users_predicted_ratings(movielens):
+    """``cold_neighbour_rating_weight``: beside the towers and the film's baseline, a new user's rating
+    takes that share of their nearest known users' predicted ratings of the film (towers, KNN and the
+    towers' neighbouring errors: the known users' own path), averaged by similarity."""
+    context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+    k, knn = 3, dict(knn_weight=0.3, knn_residual_weight=0.5, knn_k=4)
+    model = _lit(
+        context, cold_baseline_weight=0.4, cold_neighbour_rating_weight=0.35, neighbourhood_users=k, **knn
+    )
+    towers = _lit(context, **knn)
+    baseline = _lit(context, cold_baseline_weight=1.0, **knn)
+    known = np.flatnonzero(context.user_known)
+    cold_user = int(np.flatnonzero(~context.user_known)[0])
+    texts = context.embeddings.user_demographic
+    unit = texts / np.linalg.norm(texts, axis=1, keepdims=True)
+    similarity = unit[known] @ unit[cold_user]
+    nearest = np.argsort(-similarity)[:k]
+    weights = np.clip(similarity[nearest], 0, None)
+    films = np.flatnonzero(context.item_known)
+    neighbours_rate = np.stack([towers.predict(np.full(len(films), user), films) for user in known[nearest]])
+    expected = (
+        0.25 * towers.predict(np.full(len(films), cold_user), films)
+        + 0.4 * baseline.predict(np.full(len(films), cold_user), films)
+        + 0.35 * weights @ neighbours_rate / weights.sum()
+    )
+    predicted = model.predict(np.full(len(films), cold_user), films)
+    np.testing.assert_allclose(predicted, np.clip(expected, 1, 5), atol=1e-4)
+    from_text = model.text_user_scores(texts[cold_user : cold_user + 1])[0][0]
+    np.testing.assert_allclose(from_text[films], predicted, atol=1e-4)
+    warm = known[:5]
+    np.testing.assert_allclose(model.predict(warm, warm), towers.predict(warm, warm), atol=1e-6)
+    model.eval()._per_weights.clear()
+    model.warm_up()  # a service derives the known users' ratings at load
+    assert "known_ratings" in model._per_weights
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        _lit(context, cold_baseline_weight=0.7, cold_neighbour_rating_weight=0.4)
+
+
 def test_cold_baseline_expects_the_user_bias_of_an_average_rating(context):
     """Where raters of many films rate low, ``μ + b_i`` overrates a new user's films on average; the
     baseline with E[b_u] over the ratings comes closer to the mean rating it is judged against."""
@@ -651,7 +689,7 @@ def test_seed_experiment_is_the_original_towers_alone(context):
     assert len(model.nets) == 1 and not model.net.ranking and model.net.id_dim == 0
     assert not model.net.use_biases and not model.net.use_scales and model.net.bags == []
     assert model.knn_weight == 0 and model.knn_residual_weight == 0 and not model.uses_neighbourhood
-    assert model.cold_baseline_weight == 0
+    assert model.cold_baseline_weight == 0 and model.cold_neighbour_rating_weight == 0
     assert not hasattr(model, "film_similarity") and not hasattr(model, "neighbour_evidence")
 
 

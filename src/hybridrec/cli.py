@@ -77,7 +77,9 @@ def run_predict(cfg: DictConfig) -> None:
         raise InvalidInputError("give user_id or user_text, not both")
     if cfg.format not in ("table", "json"):
         raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
-    engine = load_engine(cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
+    engine = load_engine(
+        cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars, warm=False
+    )
 
     if cfg.item_text is not None:
         rating = engine.score_new_item(cfg.item_text, cfg.user_id)

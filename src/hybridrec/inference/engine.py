@@ -55,9 +55,13 @@ class RecommendationList:
 
 
 class RecommendationEngine:
-    """Answers queries from one bundle; ``embedder`` is needed only for free-text queries."""
+    """Answers queries from one bundle; ``embedder`` is needed only for free-text queries. ``warm``:
+    derive what the model reads from its weights at load (a service), not as queries need it (a
+    one-shot command, which would pay for all of it to answer one query)."""
 
-    def __init__(self, bundle: Bundle, embedder=None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS):
+    def __init__(
+        self, bundle: Bundle, embedder=None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, warm: bool = True
+    ):
         self.bundle = bundle
         self.model = bundle.model
         self.embedder = embedder
@@ -85,7 +89,7 @@ class RecommendationEngine:
         self._titles = items["display_title"].tolist()
         self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
-        if hasattr(self.model, "warm_up"):
+        if warm and hasattr(self.model, "warm_up"):
             self.model.warm_up()  # what inference derives from the weights, now rather than on the first request
 
     # --- the model's view of the catalog ------------------------------------------------------------
@@ -250,6 +254,7 @@ def load_engine(
     embedding_cache: str | Path | None,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     text: bool = True,
+    warm: bool = True,
 ) -> RecommendationEngine:
     """Find, verify and load a bundle; build its embedder (behind the cache) when free text is wanted."""
     from hybridrec.inference.bundle import find_bundle, load_bundle
@@ -260,4 +265,4 @@ def load_engine(
         from hybridrec.embedders.factory import build_embedder
 
         embedder = build_embedder(bundle.config.embedder, embedding_cache, progress=False)
-    return RecommendationEngine(bundle, embedder, max_text_chars)
+    return RecommendationEngine(bundle, embedder, max_text_chars, warm=warm)

@@ -18,6 +18,7 @@ from hybridrec.models.base import Recommender
 from hybridrec.models.hybrid import Encoded, HybridRecModel, clip_ratings
 from hybridrec.models.neighbourhood import (
     ease_weights,
+    every_film_neighbour_means,
     item_baseline_ratings,
     knn_baseline_ratings,
     knn_similarity,
@@ -61,6 +62,9 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     toward how the user's nearest known users (the ``neighbourhood_users`` of the lists, found in
     ``neighbourhood_space``) rated the film: by the similarity-weighted sum of their ratings'
     deviations from it, over their weights plus that many pseudo-ratings at the baseline.
+    ``cold_neighbour_rating_weight`` > 0 adds that share of what those nearest known users are
+    predicted to rate the film (their own path: towers and KNN), averaged by similarity: dense where
+    their ratings are sparse. The towers keep the rest of a new user's rating.
     The remaining keyword arguments are HybridRecModel's architecture.
     """
 
@@ -90,6 +94,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         knn_residual_shrinkage: float = 1.0,
         cold_baseline_weight: float = 0.0,
         cold_neighbour_shrinkage: float | None = None,
+        cold_neighbour_rating_weight: float = 0.0,
         **architecture,
     ):
         super().__init__()
@@ -109,8 +114,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             raise ValueError("knn_weight must be in [0, 1], knn_k >= 1 and knn_shrinkage >= 0")
         if knn_residual_weight < 0 or knn_residual_shrinkage < 0:
             raise ValueError("knn_residual_weight and knn_residual_shrinkage must be >= 0")
-        if not 0.0 <= cold_baseline_weight <= 1.0:
-            raise ValueError(f"cold_baseline_weight must be in [0, 1], got {cold_baseline_weight}")
+        if min(cold_baseline_weight, cold_neighbour_rating_weight) < 0 or (
+            cold_baseline_weight + cold_neighbour_rating_weight > 1.0
+        ):
+            raise ValueError(
+                "cold_baseline_weight and cold_neighbour_rating_weight must be >= 0 and sum to at most 1, "
+                f"got {cold_baseline_weight} and {cold_neighbour_rating_weight}"
+            )
         if cold_neighbour_shrinkage is not None and cold_neighbour_shrinkage < 0:
             raise ValueError(
                 f"cold_neighbour_shrinkage must be >= 0 (or None), got {cold_neighbour_shrinkage}"
@@ -138,8 +148,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self.cold_baseline_weight = cold_baseline_weight
         # (the nearest users' ratings only ever move the cold baseline)
         self.cold_neighbour_shrinkage = cold_neighbour_shrinkage if cold_baseline_weight else None
+        self.cold_neighbour_rating_weight = cold_neighbour_rating_weight
+        self.cold_share = cold_baseline_weight + cold_neighbour_rating_weight  # beside the towers' (1 - it)
+        self.cold_reads_neighbours = self.cold_neighbour_shrinkage is not None or bool(
+            cold_neighbour_rating_weight
+        )
         known = self.net.user_known.cpu()
-        if self.uses_neighbourhood or self.cold_neighbour_shrinkage is not None:  # who the neighbours can be
+        if self.uses_neighbourhood or self.cold_reads_neighbours:  # who the neighbours can be
             self.register_buffer("known_texts", self.net.user_demographic.cpu()[known], persistent=False)
         if self.uses_neighbourhood:  # fixed per fold, so built here once (from the context: not saved)
             self._build_neighbourhood(
@@ -191,20 +206,28 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         ratings too, and the cold baseline where the user is known only by text."""
         user_known = self.net.user_known[users]
         if self.knn_weight or self.knn_residual_weight:
-            blended = (
-                _mix(ratings, self.knn_ratings[users, items], self.knn_weight) if self.knn_weight else ratings
+            ratings = self._with_knn(
+                ratings,
+                self.knn_ratings[users, items] if self.knn_weight else None,
+                self._tower_error_neighbours(users, items) if self.knn_residual_weight else None,
+                user_known & self.net.item_known[items],
             )
-            if self.knn_residual_weight:
-                blended = blended + self.knn_residual_weight * self._tower_error_neighbours(users, items)
-            ratings = torch.where(user_known & self.net.item_known[items], blended, ratings)
-        if not self.cold_baseline_weight or bool(user_known.all()):
+        if not self.cold_share or bool(user_known.all()):
             return ratings
         cold = ~user_known
         cold_users, rows = torch.unique(users[cold], return_inverse=True)
-        baselines = self._cold_baselines(self.net.user_demographic[cold_users])[rows, items[cold]]
+        expected = self._cold_ratings(self.net.user_demographic[cold_users])[rows, items[cold]]
         ratings = ratings.clone()
-        ratings[cold] = self._with_cold_baseline(ratings[cold], baselines, items[cold])
+        ratings[cold] = self._with_cold_ratings(ratings[cold], expected, items[cold])
         return ratings
+
+    def _with_knn(self, ratings, knn, error_neighbours, where: torch.Tensor) -> torch.Tensor:
+        """The towers' ``ratings`` with the KNN's share and the towers' neighbouring errors, ``where``
+        both user and film have training ratings (the terms not in use are None)."""
+        blended = _mix(ratings, knn, self.knn_weight) if self.knn_weight else ratings
+        if self.knn_residual_weight:
+            blended = blended + self.knn_residual_weight * error_neighbours
+        return torch.where(where, blended, ratings)
 
     @torch.no_grad()
     def _tower_error_neighbours(
@@ -237,21 +260,52 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 
         return self._once_per_weights("tower_errors", errors_on_fitting_ratings)
 
-    def _with_cold_baseline(self, ratings: torch.Tensor, baselines: torch.Tensor, items) -> torch.Tensor:
-        """Users known only by text: the share of their ``baselines`` in their ratings of films with
-        training ratings. ``items``: the films of the rating columns (an index, or ``slice(None)``: all)."""
-        blended = _mix(ratings, baselines, self.cold_baseline_weight)
+    def _with_cold_ratings(self, ratings: torch.Tensor, expected: torch.Tensor, items) -> torch.Tensor:
+        """Users known only by text: the share of their ``expected`` ratings (``_cold_ratings``) in their
+        ratings of films with training ratings. ``items``: the films of the rating columns (an index,
+        or ``slice(None)``: all)."""
+        blended = _mix(ratings, expected, self.cold_share)
         return torch.where(self.net.item_known[items], blended, ratings)
 
-    def _cold_baselines(self, texts: torch.Tensor) -> torch.Tensor:
-        """(n_texts, n_items) expected ratings of users known by these demographic texts: each film's
-        baseline for a user of average bias, moved toward how the nearest known users rated it."""
-        baselines = self.item_baseline.expand(len(texts), -1)
-        if self.cold_neighbour_shrinkage is None:
-            return baselines
-        weights = self._nearest_known(texts)
-        support = weights @ self.known_rated + self.cold_neighbour_shrinkage
-        return baselines + (weights @ self.known_deviations) / support.clamp_min(1e-12)
+    def _cold_ratings(self, texts: torch.Tensor) -> torch.Tensor:
+        """(n_texts, n_items) ratings expected of users known by these demographic texts, beside the
+        towers': each film's baseline for a user of average bias (moved toward how the nearest known
+        users rated it), and those users' own predicted ratings of it, in their shares."""
+        weights = self._nearest_known(texts) if self.cold_reads_neighbours else None
+        expected = 0.0
+        if self.cold_baseline_weight:
+            baselines = self.item_baseline.expand(len(texts), -1)
+            if self.cold_neighbour_shrinkage is not None:
+                support = weights @ self.known_rated + self.cold_neighbour_shrinkage
+                baselines = baselines + (weights @ self.known_deviations) / support.clamp_min(1e-12)
+            expected = expected + self.cold_baseline_weight * baselines
+        if self.cold_neighbour_rating_weight:
+            total = weights.sum(1, keepdim=True)  # (no similar user at all: every known user alike)
+            weights = torch.where(total > 0, weights / total.clamp_min(1e-12), 1.0 / weights.shape[1])
+            expected = expected + self.cold_neighbour_rating_weight * (weights @ self._known_ratings())
+        return expected / self.cold_share
+
+    def _known_ratings(self) -> torch.Tensor:
+        """(known users, films): every known user's predicted rating of every film, once per weights."""
+
+        def rate_every_film():
+            users = self.net.user_known.nonzero().squeeze(1)
+            towers = torch.stack(
+                [net.rate_all(fu[users], fi) for net, (fu, fi) in zip(self.nets, self.frozen(), strict=True)]
+            ).mean(0)
+            error_neighbours = None
+            if self.knn_residual_weight:
+                error_neighbours = every_film_neighbour_means(
+                    self.film_similarity,
+                    self.net.seen[users],
+                    self._tower_errors()[users],
+                    self.knn_k,
+                    self.knn_residual_shrinkage,
+                )
+            knn = self.knn_ratings[users] if self.knn_weight else None
+            return clip_ratings(self._with_knn(towers, knn, error_neighbours, self.net.item_known[None, :]))
+
+        return self._once_per_weights("known_ratings", rate_every_film)
 
     def training_step(self, batch, batch_idx):
         self._per_weights.clear()
@@ -327,10 +381,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 
     def warm_up(self) -> None:
         """Derive now, not on the first request, what inference reads from the weights: every tower
-        output and (``knn_residual_weight``) the towers' errors on the fitting ratings."""
+        output, (``knn_residual_weight``) the towers' errors on the fitting ratings and
+        (``cold_neighbour_rating_weight``) the known users' predicted ratings, which new users borrow."""
         self.frozen()
         if self.knn_residual_weight:
             self._tower_errors()
+        if self.cold_neighbour_rating_weight:
+            self._known_ratings()
 
     def _rank(self, net: HybridRecModel, users: Encoded, items: Encoded) -> torch.Tensor:
         """A member's ranking scores as log-probabilities, so members average on one scale."""
@@ -372,8 +429,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         if self.uses_neighbourhood:
             rank = _standardise(rank) + self._text_neighbours(content)
         rating = torch.stack(ratings).mean(0)
-        if self.cold_baseline_weight:
-            rating = self._with_cold_baseline(rating, self._cold_baselines(content), slice(None))
+        if self.cold_share:
+            rating = self._with_cold_ratings(rating, self._cold_ratings(content), slice(None))
         return clip_ratings(rating).cpu().numpy(), rank.cpu().numpy()
 
     def _build_neighbourhood(

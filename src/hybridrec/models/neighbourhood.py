@@ -124,16 +124,27 @@ def knn_baseline_ratings(
     among those the user rated (``knn_similarity``, or ``knn`` when it was computed already; only
     positive similarities count). Users without such neighbours get ``b_ui``."""
     similarity, residual, baseline = knn or knn_similarity(context, shrinkage, reg_user, reg_item)
-    sim, res = torch.from_numpy(similarity), torch.from_numpy(residual)
-    rated = liked_matrix(context, MIN_RATING)
-    films = torch.arange(context.n_items)
-    ratings = torch.from_numpy(baseline.copy())
-    for user in range(context.n_users):
-        seen = torch.from_numpy(np.flatnonzero(rated[user]))
-        if len(seen):  # (the columns of the films they rated: all of them count)
-            every = torch.ones(context.n_items, len(seen), dtype=torch.bool)
-            ratings[user] += neighbour_means(sim[:, seen], every, res[user, seen].expand_as(every), films, k)
-    return ratings.numpy()
+    rated = torch.from_numpy(liked_matrix(context, MIN_RATING) > 0)
+    means = every_film_neighbour_means(torch.from_numpy(similarity), rated, torch.from_numpy(residual), k)
+    return baseline + means.numpy()
+
+
+def every_film_neighbour_means(
+    similarity: torch.Tensor, rated: torch.Tensor, values: torch.Tensor, k: int, shrinkage: float = 0.0
+) -> torch.Tensor:
+    """``neighbour_means`` of every film for each row of ``rated`` and ``values`` (n_rows, n_items):
+    one row at a time, over the columns of the films that row rated only, which keeps a full matrix
+    cheap (a user rates a few dozen films of the catalog)."""
+    films = torch.arange(similarity.shape[0], device=similarity.device)
+    means = values.new_zeros(len(rated), len(films))
+    for row in range(len(rated)):
+        seen = rated[row].nonzero().squeeze(1)
+        if len(seen):  # (every column is a rated film)
+            every = torch.ones(len(films), len(seen), dtype=torch.bool, device=similarity.device)
+            means[row] = neighbour_means(
+                similarity[:, seen], every, values[row, seen].expand_as(every), films, k, shrinkage
+            )
+    return means
 
 
 def item_baseline_ratings(context: FoldContext) -> np.ndarray:
