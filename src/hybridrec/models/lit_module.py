@@ -203,7 +203,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor
     ) -> torch.Tensor:
         """Blend in, for films with training ratings, the KNN's rating where the user has training
-        ratings too, and the cold baseline where the user is known only by text."""
+        ratings too, and the cold terms (``_cold_ratings``) where the user is known only by text."""
         user_known = self.net.user_known[users]
         if self.knn_weight or self.knn_residual_weight:
             ratings = self._with_knn(
