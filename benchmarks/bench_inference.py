@@ -93,7 +93,8 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Bundle load (verify checksums, rebuild model, precompute towers, build embedder): {load_seconds:.2f} s",
+        "Bundle load (verify checksums, rebuild model, warm up what inference reads from the weights, "
+        f"build embedder): {load_seconds:.2f} s",
         "",
         "Command: `.venv/bin/python benchmarks/bench_inference.py`",
     ]
