@@ -75,6 +75,25 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         ["cv=cold_users", "embedder=hashing", "baselines=none"],
         "protocol B with hashed n-grams instead of MiniLM: what the language model adds for new users",
     ),
+    "cold_no_neighbour_ratings": (
+        [
+            "cv=cold_users",
+            "model.cold_neighbour_rating_weight=0",
+            "model.cold_neighbour_shrinkage=null",
+            "model.cold_baseline_weight=0.5",
+            "baselines=none",
+        ],
+        "protocol B, new users' ratings without their nearest known users: half the towers', half the film's baseline",
+    ),
+    "cold_towers_only": (
+        [
+            "cv=cold_users",
+            "model.cold_baseline_weight=0",
+            "model.cold_neighbour_rating_weight=0",
+            "baselines=none",
+        ],
+        "protocol B, new users' ratings from the towers' text-only path alone",
+    ),
     "validation_carve_out": (
         ["data.val_fraction=0.05", "baselines=none"],
         "5 % of each fold's training part held out: early stopping, best checkpoint, the validation curves",
