@@ -93,7 +93,7 @@ def knn_similarity(
 
 def neighbour_means(
     similarity: torch.Tensor,
-    rated: torch.Tensor,
+    rated: torch.Tensor | None,
     values: torch.Tensor,
     items: torch.Tensor,
     k: int,
@@ -102,8 +102,8 @@ def neighbour_means(
     """For aligned rows (a user's ``rated`` mask and ``values`` over the films, and a film of
     ``items``): the mean of ``values`` over the ``k`` films most similar to the row's film among those
     rated, weighted by similarity (positive ones only), over the weights' sum plus ``shrinkage``
-    (0 where no rated film is similar)."""
-    scores = similarity[items].masked_fill(~rated, float("-inf"))
+    (0 where no rated film is similar). ``rated`` None: every column is a rated film."""
+    scores = similarity[items] if rated is None else similarity[items].masked_fill(~rated, float("-inf"))
     weights, films = scores.topk(min(k, scores.shape[1]), dim=1)
     weights = weights.clamp_min(0.0)
     total = weights.sum(1) + shrinkage
@@ -140,10 +140,8 @@ def every_film_neighbour_means(
     for row in range(len(rated)):
         seen = rated[row].nonzero().squeeze(1)
         if len(seen):  # (every column is a rated film)
-            every = torch.ones(len(films), len(seen), dtype=torch.bool, device=similarity.device)
-            means[row] = neighbour_means(
-                similarity[:, seen], every, values[row, seen].expand_as(every), films, k, shrinkage
-            )
+            row_values = values[row, seen].expand(len(films), -1)
+            means[row] = neighbour_means(similarity[:, seen], None, row_values, films, k, shrinkage)
     return means
 
 
