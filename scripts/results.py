@@ -58,6 +58,10 @@ EXPERIMENTS: dict[str, tuple[list[str], str]] = {
         ["model.knn_weight=0", "model.knn_residual_weight=0", "baselines=none"],
         "ablation: ratings from the towers alone (no item-KNN share, no KNN over the towers' errors)",
     ),
+    "residual_ratings_similarity": (
+        ["model.knn_residual_space=ratings", "baselines=none"],
+        "the towers' errors on the films most alike by the KNN's rating similarity, not the towers' cosine",
+    ),
     "linear_towers": (["model.depth=0", "baselines=none"], "ablation: linear towers (no MLP)"),
     "mapping_square": (["model/mapping=square", "baselines=none"], "rating mapping 1 + 4·sim²"),
     "mapping_linear": (["model/mapping=linear", "baselines=none"], "rating mapping 3 + 2·sim"),

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import REPO_ROOT
 
 from hybridrec.data.context import build_fold_context
@@ -502,20 +503,31 @@ def test_knn_share_joins_the_ratings_of_known_users_and_films(movielens):
         _lit(context, knn_weight=1.5)
 
 
-def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_films(movielens):
+@pytest.mark.parametrize("space", ["ratings", "towers"])
+def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_films(movielens, space):
     """``knn_residual_weight``: the towers' errors on the fitting ratings, averaged over the ``knn_k``
-    rated films most like the one asked (positive KNN similarities, over their sum plus the
-    shrinkage), corrects the ratings of known users and films; the Lightning path agrees."""
+    rated films most like the one asked (positive similarities, over their sum plus the shrinkage),
+    corrects the ratings of known users and films; the Lightning path agrees. ``knn_residual_space``:
+    alike by the KNN's similarity of ratings, or by the members' mean cosine of the films' rating vectors."""
     from hybridrec.models.neighbourhood import knn_similarity
 
     context = build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
-    k, shrinkage = 4, 0.5
-    towers = _lit(context)
-    model = _lit(context, knn_residual_weight=0.5, knn_k=k, knn_residual_shrinkage=shrinkage)
+    k, shrinkage, members = 4, 0.5, 2
+    residual = dict(
+        knn_residual_weight=0.5, knn_k=k, knn_residual_shrinkage=shrinkage, knn_residual_space=space
+    )
+    towers = _lit(context, members=members)
+    model = _lit(context, members=members, **residual)
     fit = context.fit
     errors = np.zeros((context.n_users, context.n_items))
     errors[fit.users, fit.items] = fit.ratings - towers.predict(fit.users, fit.items)
-    similarity = knn_similarity(context, 100.0)[0]
+    if space == "ratings":
+        similarity = knn_similarity(context, 100.0)[0]
+    else:
+        towers.eval()
+        unit = [F.normalize(items.rating, dim=1).detach().numpy() for _, items in towers.frozen()]
+        similarity = sum(u @ u.T for u in unit) / members
+        np.fill_diagonal(similarity, 0.0)
     users = np.arange(context.n_users)
     items = (users * 7) % context.n_items
     base = towers.predict(users, items)
@@ -535,11 +547,14 @@ def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_fil
     forward = model(torch.as_tensor(users), torch.as_tensor(items)).clamp(1, 5).detach().numpy()
     np.testing.assert_allclose(forward, expected, atol=1e-4)
     # a service derives the errors with the tower outputs when it loads, not on its first request
-    fresh = _lit(context, knn_residual_weight=0.5, knn_k=k, knn_residual_shrinkage=shrinkage).eval()
+    fresh = _lit(context, members=members, **residual).eval()
     fresh.warm_up()
     assert {"towers", "tower_errors"} <= set(fresh._per_weights)
+    assert hasattr(fresh, "film_similarity") == (space == "ratings")  # not built where not read
     with pytest.raises(ValueError, match="knn_residual_weight"):
         _lit(context, knn_residual_weight=-0.1)
+    with pytest.raises(ValueError, match="knn_residual_space"):
+        _lit(context, knn_residual_weight=0.5, knn_residual_space="text")
 
 
 def test_cold_baseline_share_joins_the_ratings_of_users_known_only_by_text(movielens):

@@ -51,10 +51,12 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ``knn_weight`` > 0 brings the same kind of evidence to the ratings of known users and films:
     that share of an item KNN with baselines (``knn_k`` most similar films the user rated,
     similarity shrunk by ``knn_shrinkage``) joins the towers' rating. ``knn_residual_weight`` > 0
-    adds that share of the towers' own errors on those films (the fitting ratings minus what the
-    trained towers predict for them), weighted by the same similarities over their sum plus
+    adds that share of the towers' own errors on the ``knn_k`` most similar films the user rated (the fitting
+    ratings minus what the trained towers predict for them), weighted by similarity over their sum plus
     ``knn_residual_shrinkage``: where the towers err on a user's films, they err alike on the
-    films most like them.
+    films most like them. ``knn_residual_space`` says which films are most alike there: by the KNN's
+    similarity of their ratings (``ratings``), or by the members' mean cosine of the films' rating
+    vectors (``towers``): what the towers learned to treat alike, dense where few users rated both.
     ``cold_baseline_weight`` > 0 is the same for users known only by text, with the KNN's baseline
     for a user of average bias, ``μ + b_i + E[b_u]``: the towers' rating from demographics alone is
     noisy (age, gender and occupation nearly single out a training user), and averaging it with the
@@ -92,6 +94,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         knn_shrinkage: float = 100.0,
         knn_residual_weight: float = 0.0,
         knn_residual_shrinkage: float = 1.0,
+        knn_residual_space: str = "ratings",
         cold_baseline_weight: float = 0.0,
         cold_neighbour_shrinkage: float | None = None,
         cold_neighbour_rating_weight: float = 0.0,
@@ -106,6 +109,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             )
         if neighbourhood_space not in ("text", "towers"):
             raise ValueError(f"neighbourhood_space must be 'text' or 'towers', got {neighbourhood_space!r}")
+        if knn_residual_space not in ("ratings", "towers"):
+            raise ValueError(f"knn_residual_space must be 'ratings' or 'towers', got {knn_residual_space!r}")
         if neighbourhood_damping < 0:
             raise ValueError(f"neighbourhood_damping must be >= 0, got {neighbourhood_damping}")
         if neighbourhood_users < 1:
@@ -162,8 +167,11 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             )
         self.knn_weight, self.knn_k = knn_weight, knn_k
         self.knn_residual_weight, self.knn_residual_shrinkage = knn_residual_weight, knn_residual_shrinkage
-        if knn_weight or knn_residual_weight:
+        self.knn_residual_space = knn_residual_space
+        reads_film_similarity = knn_residual_weight and knn_residual_space == "ratings"
+        if knn_weight or reads_film_similarity:
             knn = knn_similarity(context, knn_shrinkage)
+        if reads_film_similarity:
             self.register_buffer("film_similarity", torch.from_numpy(knn[0]).float(), persistent=False)
         if knn_weight:
             ratings = knn_baseline_ratings(context, knn_k, knn_shrinkage, knn=knn)
@@ -238,7 +246,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
         errors = self._tower_errors()
         parts = [
             neighbour_means(
-                self.film_similarity,
+                self._residual_similarity(),
                 self.net.seen[users[at : at + chunk]],
                 errors[users[at : at + chunk]],
                 items[at : at + chunk],
@@ -248,6 +256,19 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             for at in range(0, len(users), chunk)
         ]
         return torch.cat(parts) if parts else errors.new_zeros(0)
+
+    def _residual_similarity(self) -> torch.Tensor:
+        """(films, films): how alike two films are for the towers' neighbouring errors: the KNN's
+        similarity of their ratings, or (``towers``) the members' mean cosine of their rating vectors."""
+        if self.knn_residual_space == "ratings":
+            return self.film_similarity
+
+        def members_cosine():
+            vectors = torch.cat([F.normalize(items.rating, dim=1, eps=1e-8) for _, items in self.frozen()], 1)
+            similarity = vectors @ vectors.T / len(self.nets)
+            return similarity.fill_diagonal_(0.0)  # a film is not its own neighbour
+
+        return self._once_per_weights("residual_similarity", members_cosine)
 
     def _tower_errors(self) -> torch.Tensor:
         """(users, films): the fitting ratings minus the towers' ratings of them (0 elsewhere), once per weights."""
@@ -296,7 +317,7 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             error_neighbours = None
             if self.knn_residual_weight:
                 error_neighbours = every_film_neighbour_means(
-                    self.film_similarity,
+                    self._residual_similarity(),
                     self.net.seen[users],
                     self._tower_errors()[users],
                     self.knn_k,
