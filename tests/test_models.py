@@ -550,6 +550,7 @@ def test_knn_residual_share_adds_the_towers_errors_on_the_most_similar_rated_fil
     fresh = _lit(context, members=members, **residual).eval()
     fresh.warm_up()
     assert {"towers", "tower_errors"} <= set(fresh._per_weights)
+    assert ("residual_similarity" in fresh._per_weights) == (space == "towers")
     assert hasattr(fresh, "film_similarity") == (space == "ratings")  # not built where not read
     with pytest.raises(ValueError, match="knn_residual_weight"):
         _lit(context, knn_residual_weight=-0.1)

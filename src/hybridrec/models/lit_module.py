@@ -402,11 +402,13 @@ class HybridRecLitModule(Recommender, L.LightningModule):
 
     def warm_up(self) -> None:
         """Derive now, not on the first request, what inference reads from the weights: every tower
-        output, (``knn_residual_weight``) the towers' errors on the fitting ratings and
-        (``cold_neighbour_rating_weight``) the known users' predicted ratings, which new users borrow."""
+        output, (``knn_residual_weight``) the towers' errors on the fitting ratings and the films'
+        similarity they are read by, and (``cold_neighbour_rating_weight``) the known users' predicted
+        ratings, which new users borrow."""
         self.frozen()
         if self.knn_residual_weight:
             self._tower_errors()
+            self._residual_similarity()
         if self.cold_neighbour_rating_weight:
             self._known_ratings()
 
