@@ -243,10 +243,10 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     ) -> torch.Tensor:
         """Per (user, film): the similarity-weighted mean of the towers' errors on the ``knn_k`` films
         most like it among those the user rated (shrunk by ``knn_residual_shrinkage``)."""
-        errors = self._tower_errors()
+        errors, similarity = self._tower_errors(), self._residual_similarity()
         parts = [
             neighbour_means(
-                self._residual_similarity(),
+                similarity,
                 self.net.seen[users[at : at + chunk]],
                 errors[users[at : at + chunk]],
                 items[at : at + chunk],
@@ -264,9 +264,8 @@ class HybridRecLitModule(Recommender, L.LightningModule):
             return self.film_similarity
 
         def members_cosine():
-            vectors = torch.cat([F.normalize(items.rating, dim=1, eps=1e-8) for _, items in self.frozen()], 1)
-            similarity = vectors @ vectors.T / len(self.nets)
-            return similarity.fill_diagonal_(0.0)  # a film is not its own neighbour
+            vectors = _side_by_side([items.rating for _, items in self.frozen()])
+            return (vectors @ vectors.T).fill_diagonal_(0.0)  # a film is not its own neighbour
 
         return self._once_per_weights("residual_similarity", members_cosine)
 
@@ -537,11 +536,16 @@ class HybridRecLitModule(Recommender, L.LightningModule):
     def item_vectors(self) -> np.ndarray:
         """Unit-length item representations (the ranking halves, else the rating halves) of all members,
         side by side: their dot product is the members' mean cosine."""
-        parts = []
-        for _, items in self.frozen():
-            raw = items.ranking if items.ranking is not None else items.rating
-            parts.append(F.normalize(raw.double(), dim=1) / np.sqrt(len(self.nets)))
-        return torch.cat(parts, dim=1).cpu().numpy()
+        halves = [
+            (items.ranking if items.ranking is not None else items.rating) for _, items in self.frozen()
+        ]
+        return _side_by_side([half.double() for half in halves]).cpu().numpy()
+
+
+def _side_by_side(members: list[torch.Tensor]) -> torch.Tensor:
+    """Each member's rows at unit length, side by side, scaled so that the dot product of two rows
+    is the members' mean cosine."""
+    return torch.cat([F.normalize(rows, dim=1) for rows in members], dim=1) / np.sqrt(len(members))
 
 
 @contextmanager
