@@ -76,7 +76,7 @@ def main() -> None:
     args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
     seconds, concurrency = float(args.get("seconds", 20)), int(args.get("concurrency", 16))
     from hybridrec.api.probe import wait_until_up
-    from hybridrec.inference.bundle import find_bundle
+    from hybridrec.bundle import find_bundle
 
     bundle = find_bundle(args.get("bundle"), ROOT / "outputs")
     users = [

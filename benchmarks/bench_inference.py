@@ -47,7 +47,7 @@ def percentiles(samples: list[float]) -> dict:
 def main() -> None:
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from hybridrec.inference.bundle import find_bundle
+    from hybridrec.bundle import find_bundle
     from hybridrec.inference.engine import load_engine
 
     arg = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("bundle=")), None)

@@ -81,8 +81,8 @@ def main() -> None:
         "train_seconds": round(train_seconds, 1),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(epochs, 1), 3),
-        "rmse_mean": result.summary["rmse_mean"],
-        "folds": [{k: r[k] for k in ("fold", "epochs", "train_seconds", "test_rmse")} for r in rows],
+        "rmse_mean": result.summary["test/rmse_mean"],
+        "folds": [{k: r[k] for k in ("fold", "epochs", "train_seconds", "test/rmse")} for r in rows],
         "surprise_svd_seconds_per_fold": svd,
     }
     lines = [
@@ -91,7 +91,7 @@ def main() -> None:
         f"| default 5-fold CV, wall clock (training + evaluation, embeddings cached) | {total:.1f} s |",
         f"| training, summed over the folds (they overlap when fold_workers > 1) | {train_seconds:.1f} s over {epochs} epochs |",
         f"| seconds per epoch of one fold | {payload['seconds_per_epoch']:.2f} s |",
-        f"| CV RMSE (mean) | {result.summary['rmse_mean']:.4f} |",
+        f"| CV RMSE (mean) | {result.summary['test/rmse_mean']:.4f} |",
     ]
     if svd is not None:
         lines.append(f"| Surprise SVD (100 factors, 80 epochs), per fold | {sum(svd) / len(svd):.1f} s |")

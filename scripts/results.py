@@ -21,88 +21,45 @@ import sys
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "outputs" / "results"
 COMMON = ["final_fit=false", "logger=none", "trainer.enable_progress_bar=false"]
 STAMP = "results_command.json"  # in a run folder: the arguments that made it
 
-# name -> (overrides, what it shows)
-EXPERIMENTS: dict[str, tuple[list[str], str]] = {
-    "default": (["baselines=all"], "the default model, with every baseline on the same folds"),
-    "cold_users": (
-        ["cv=cold_users", "baselines=all"],
-        "protocol B: users known only by their demographic text",
-    ),
-    "ids_only": (
-        ["model.content=false", "baselines=none"],
-        "ablation: no LLM embeddings (IDs and history bags only)",
-    ),
-    "content_only": (
-        [
-            "model.id_emb_dim=0",
-            "model.biases=false",
-            "model.scales=false",
-            "model.knn_weight=0",
-            "model.knn_residual_weight=0",
-            "model.neighbourhood_weight=0",
-            "model.liked_neighbourhood_weight=0",
-            "baselines=none",
-        ],
-        "ablation: no IDs (pure content: no biases, scales, history bags, KNN or item-item term either)",
-    ),
-    "no_neighbourhood": (
-        ["model.neighbourhood_weight=0", "model.liked_neighbourhood_weight=0", "baselines=none"],
-        "ablation: lists from the towers alone (no item-item terms)",
-    ),
-    "no_knn": (
-        ["model.knn_weight=0", "model.knn_residual_weight=0", "baselines=none"],
-        "ablation: ratings from the towers alone (no item-KNN share, no KNN over the towers' errors)",
-    ),
-    "residual_ratings_similarity": (
-        ["model.knn_residual_space=ratings", "baselines=none"],
-        "the towers' errors on the films most alike by the KNN's rating similarity, not the towers' cosine",
-    ),
-    "linear_towers": (["model.depth=0", "baselines=none"], "ablation: linear towers (no MLP)"),
-    "mapping_square": (["model/mapping=square", "baselines=none"], "rating mapping 1 + 4·sim²"),
-    "mapping_linear": (["model/mapping=linear", "baselines=none"], "rating mapping 3 + 2·sim"),
-    "mapping_affine": (["model/mapping=affine", "baselines=none"], "rating mapping μ + a·sim (learned)"),
-    "mapping_ordinal": (
-        ["model/mapping=ordinal", "baselines=none"],
-        "rating mapping: ordered stars, likelihood + squared error",
-    ),
-    "embedder_hashing": (
-        ["embedder=hashing", "baselines=none"],
-        "offline embedder: hashed n-grams instead of MiniLM",
-    ),
-    "seed": (["experiment=seed", "baselines=none"], "the original project's configuration, leak-free"),
-    "cold_embedder_hashing": (
-        ["cv=cold_users", "embedder=hashing", "baselines=none"],
-        "protocol B with hashed n-grams instead of MiniLM: what the language model adds for new users",
-    ),
-    "cold_no_neighbour_ratings": (
-        [
-            "cv=cold_users",
-            "model.cold_neighbour_rating_weight=0",
-            "model.cold_neighbour_shrinkage=null",
-            "model.cold_baseline_weight=0.5",
-            "baselines=none",
-        ],
-        "protocol B, new users' ratings without their nearest known users: half the towers', half the film's baseline",
-    ),
-    "cold_towers_only": (
-        [
-            "cv=cold_users",
-            "model.cold_baseline_weight=0",
-            "model.cold_neighbour_rating_weight=0",
-            "baselines=none",
-        ],
-        "protocol B, new users' ratings from the towers' text-only path alone",
-    ),
-    "validation_carve_out": (
-        ["data.val_fraction=0.05", "baselines=none"],
-        "5 % of each fold's training part held out: early stopping, best checkpoint, the validation curves",
-    ),
-}
+# The rows of RESULTS.md, in table order: each one experiment overlay, configs/experiment/<name>.yaml,
+# whose first comment line says what it shows.
+EXPERIMENTS = [
+    "all_baselines",
+    "cold_users",
+    "learned_blend",
+    "cold_learned_blend",
+    "ids_only",
+    "content_only",
+    "no_neighbourhood",
+    "no_knn",
+    "residual_ratings_similarity",
+    "linear_towers",
+    "mapping_square",
+    "mapping_linear",
+    "mapping_affine",
+    "mapping_ordinal",
+    "embedder_hashing",
+    "original",
+    "cold_embedder_hashing",
+    "cold_no_neighbour_ratings",
+    "cold_towers_only",
+    "validation_carve_out",
+]
+DEFAULT, COLD = "all_baselines", "cold_users"  # the default model's rows on protocols A and B
+
+
+def describe(name: str) -> str:
+    """What an experiment shows: the first comment line of its file, after the package line."""
+    lines = (ROOT / "configs" / "experiment" / f"{name}.yaml").read_text().splitlines()
+    return next(line[2:] for line in lines if line.startswith("# ") and "@package" not in line)
+
 
 # Reference numbers measured on exactly these protocols (../shared/eval-protocol.md).
 ANCHORS = {
@@ -133,9 +90,8 @@ ANCHORS = {
 
 
 def command(name: str, fold_workers: int | None = None) -> list[str]:
-    overrides, _ = EXPERIMENTS[name]
     workers = [] if fold_workers is None else [f"fold_workers={fold_workers}"]
-    return [*overrides, *workers, *COMMON, f"hydra.run.dir={RUNS / name}"]
+    return [f"experiment={name}", *workers, *COMMON, f"hydra.run.dir={RUNS / name}"]
 
 
 def shown(name: str) -> str:
@@ -145,7 +101,7 @@ def shown(name: str) -> str:
     stamp = RUNS / name / STAMP
     made_with = json.loads(stamp.read_text()) if stamp.is_file() else []
     workers = [a for a in made_with if a.startswith("fold_workers=")]
-    return "python train.py " + " ".join([*EXPERIMENTS[name][0], *workers, "final_fit=false"])
+    return "python train.py " + " ".join([f"experiment={name}", *workers, "final_fit=false"])
 
 
 def run(name: str, rerun: bool, fold_workers: int | None = None) -> dict:
@@ -195,9 +151,9 @@ def recompute(name: str, summary: dict) -> list[str]:
         error = frame["prediction"].to_numpy() - frame["rating"].to_numpy()
         errors.append(error)
         rmse = float(np.sqrt(np.mean(error**2)))
-        if abs(rmse - row["test_rmse"]) > 1e-5:
+        if abs(rmse - row["test/rmse"]) > 1e-5:
             problems.append(
-                f"fold {fold}: RMSE {rmse:.6f} from the file, {row['test_rmse']:.6f} in cv_summary.json"
+                f"fold {fold}: RMSE {rmse:.6f} from the file, {row['test/rmse']:.6f} in cv_summary.json"
             )
     rmses = [float(np.sqrt(np.mean(e**2))) for e in errors]
     maes = [float(np.mean(np.abs(e))) for e in errors]
@@ -213,15 +169,17 @@ def header(*columns: str) -> list[str]:
 
 
 def pm(summary: dict, key: str, digits: int = 4) -> str:
-    mean, std = summary.get(f"{key}_mean"), summary.get(f"{key}_std")
+    """``mean ± std`` over folds of a test metric."""
+    mean, std = summary.get(f"test/{key}_mean"), summary.get(f"test/{key}_std")
     if mean is None or mean != mean:
         return "–"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def fold1(summary: dict, key: str) -> str:
+    """A test metric on fold 1 alone."""
     row = next((r for r in summary.get("folds", []) if r["fold"] == 1), None)
-    value = None if row is None else row.get(key)
+    value = None if row is None else row.get(f"test/{key}")
     return "–" if value is None or value != value else f"{value:.4f}"
 
 
@@ -242,7 +200,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rerun", action="store_true", help="run every experiment again")
-    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), help="run only these experiments")
+    parser.add_argument("--only", nargs="*", choices=EXPERIMENTS, help="run only these experiments")
     parser.add_argument(
         "--fold-workers",
         type=int,
@@ -251,7 +209,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("HYBRIDREC_DATA_DIR", str(ROOT / "data"))
-    names = args.only or list(EXPERIMENTS)
+    names = args.only or EXPERIMENTS
     results = {name: run(name, args.rerun, args.fold_workers) for name in names}
     for name in EXPERIMENTS:  # earlier runs of the others still belong in the report
         if name not in results and (RUNS / name / "cv_summary.json").is_file():
@@ -275,7 +233,7 @@ def write_report(results: dict[str, dict]) -> None:
         "once, so it can exceed the wall time). `benchmarks/bench_train.py` times the default CV alone, warm cache.",
         "",
     ]
-    default = results.get("default")
+    default = results.get(DEFAULT)
     if default:
         lines += [
             "## Rating prediction (canonical folds u1–u5)",
@@ -284,12 +242,12 @@ def write_report(results: dict[str, dict]) -> None:
         ]
         for label, s in entries(default, "**hybrid (default)**"):
             lines.append(
-                f"| {label} | {pm(s, 'rmse')} | {fold1(s, 'test_rmse')} | {pm(s, 'mae')} | "
+                f"| {label} | {pm(s, 'rmse')} | {fold1(s, 'rmse')} | {pm(s, 'mae')} | "
                 f"{timing(default) if label.startswith('**') else ''} |"
             )
         lines += [
             "",
-            f"Command: `{shown('default')}`",
+            f"Command: `{shown(DEFAULT)}`",
             "",
             "## Top-10 lists, protocol A (warm users)",
             "",
@@ -305,15 +263,17 @@ def write_report(results: dict[str, dict]) -> None:
             ),
         ]
         for label, s in entries(default, "**hybrid (default)**"):
-            distinct = next((r.get("distinct_lists") for r in s.get("folds", []) if r["fold"] == 1), None)
-            users = next((r.get("users") for r in s.get("folds", []) if r["fold"] == 1), None)
+            distinct = next(
+                (r.get("test/distinct_lists") for r in s.get("folds", []) if r["fold"] == 1), None
+            )
+            users = next((r.get("test/users") for r in s.get("folds", []) if r["fold"] == 1), None)
             lines.append(
                 f"| {label} | {pm(s, 'ndcg@10')} | {fold1(s, 'ndcg@10')} | {pm(s, 'recall@10')} | {pm(s, 'hit_rate@10')} | "
                 f"{pm(s, 'precision@10')} | {pm(s, 'coverage@10')} | "
                 f"{'–' if distinct is None else f'{distinct:.0f} of {users:.0f}'} |"
             )
-        lines += ["", f"Command: `{shown('default')}`", ""]
-    cold = results.get("cold_users")
+        lines += ["", f"Command: `{shown(DEFAULT)}`", ""]
+    cold = results.get(COLD)
     if cold:
         lines += [
             "## Cold start, protocol B (users known only by age, gender and occupation)",
@@ -325,8 +285,8 @@ def write_report(results: dict[str, dict]) -> None:
                 f"| {label} | {pm(s, 'ndcg@10')} | {pm(s, 'recall@10')} | {pm(s, 'hit_rate@10')} | "
                 f"{pm(s, 'rmse')} | {pm(s, 'mae')} |"
             )
-        lines += ["", f"Command: `{shown('cold_users')}`", ""]
-    cold_ablations = [n for n in EXPERIMENTS if n.startswith("cold_") and n != "cold_users" and n in results]
+        lines += ["", f"Command: `{shown(COLD)}`", ""]
+    cold_ablations = [n for n in EXPERIMENTS if n.startswith("cold_") and n != COLD and n in results]
     ablations = [n for n in EXPERIMENTS if not n.startswith("cold_") and n in results]
     if ablations:
         lines += [
@@ -337,7 +297,7 @@ def write_report(results: dict[str, dict]) -> None:
         for name in ablations:
             s = results[name]
             lines.append(
-                f"| {name} | {EXPERIMENTS[name][1]} | {pm(s, 'rmse')} | {fold1(s, 'test_rmse')} | "
+                f"| {name} | {describe(name)} | {pm(s, 'rmse')} | {fold1(s, 'rmse')} | "
                 f"{pm(s, 'ndcg@10')} | {timing(s)} | `{shown(name)}` |"
             )
         lines.append("")
@@ -347,10 +307,10 @@ def write_report(results: dict[str, dict]) -> None:
             "",
             *header("experiment", "what changes", "NDCG@10", "RMSE", "time", "command"),
         ]
-        for name in ["cold_users", *cold_ablations] if cold else cold_ablations:
+        for name in [COLD, *cold_ablations] if cold else cold_ablations:
             s = results[name]
             lines.append(
-                f"| {name} | {EXPERIMENTS[name][1]} | {pm(s, 'ndcg@10')} | {pm(s, 'rmse')} | "
+                f"| {name} | {describe(name)} | {pm(s, 'ndcg@10')} | {pm(s, 'rmse')} | "
                 f"{timing(s)} | `{shown(name)}` |"
             )
         lines.append("")
@@ -374,7 +334,7 @@ def write_report(results: dict[str, dict]) -> None:
     lines += [f"| {a} | {b} | {c} |" for a, b, c in ANCHORS["rating"]]
     lines += ["", *header("top-10, protocol A", "NDCG@10")] + [f"| {a} | {b} |" for a, b in ANCHORS["topn"]]
     lines += ["", *header("cold start, protocol B", "")] + [f"| {a} | {b} |" for a, b in ANCHORS["cold"]]
-    lines.append("")
+    lines += ["", *learned_weights(results), *decisions()]
     (ROOT / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'RESULTS.md'}")
     if default:
@@ -390,25 +350,67 @@ def write_report(results: dict[str, dict]) -> None:
         shutil.copyfile(curves, ROOT / "docs" / "validation_curves.png")
 
 
+def learned_weights(results: dict[str, dict]) -> list[str]:
+    """The weights the learned blend chose, per fold (blend=learned rows)."""
+    lines = []
+    for name in ("learned_blend", "cold_learned_blend"):
+        summary = results.get(name)
+        if not summary:
+            continue
+        if not lines:
+            lines = [
+                "## The learned blend's weights",
+                "",
+                "Chosen per fold on data held out of its training part (`blend=learned`: NNLS for ratings, the",
+                "best NDCG@10 of a grid for lists); `blend=fixed` is the first row of each channel.",
+                "",
+                *header("run", "fold", "channel", "weights"),
+            ]
+        fixed = OmegaConf.load(ROOT / "configs" / "blend" / "fixed.yaml").weights
+        for channel, weights in fixed.items():
+            lines.append(f"| fixed | – | {channel} | {_weights(weights)} |")
+        for row in summary["folds"]:
+            for channel, weights in row.get("blend", {}).items():
+                lines.append(f"| {name} | {row['fold']} | {channel} | {_weights(weights)} |")
+    return [*lines, ""] if lines else []
+
+
+def _weights(weights) -> str:
+    return ", ".join(f"{part} {float(w):.3f}" for part, w in weights.items())
+
+
+DECISIONS = ("<!-- decisions -->", "<!-- /decisions -->")
+
+
+def decisions() -> list[str]:
+    """The "Decisions" section, carried over from the current RESULTS.md as it is (written by hand:
+    what was tried on validation, and why the defaults are what they are)."""
+    text = (ROOT / "RESULTS.md").read_text() if (ROOT / "RESULTS.md").is_file() else ""
+    if DECISIONS[0] not in text:
+        return []
+    start, end = text.index(DECISIONS[0]), text.index(DECISIONS[1]) + len(DECISIONS[1])
+    return [text[start:end], ""]
+
+
 # The targets the project set itself (issue 6): (what, protocol, key, comparison, bound)
 TARGETS = [
-    ("rating RMSE, mean of u1–u5", "default", "rmse_mean", "<=", 0.885),
-    ("rating RMSE, u1", "default", "u1_rmse", "<=", 0.890),
-    ("top-10 NDCG@10 (protocol A)", "default", "ndcg@10_mean", ">=", 0.42),
-    ("top-10 catalog coverage (above EASE^R's)", "default", "coverage@10_mean", ">", 0.16),
-    ("cold-start NDCG@10 (protocol B)", "cold_users", "ndcg@10_mean", ">=", 0.42),
-    ("cold-start RMSE (protocol B)", "cold_users", "rmse_mean", "<=", 1.015),
+    ("rating RMSE, mean of u1–u5", DEFAULT, "test/rmse_mean", "<=", 0.885),
+    ("rating RMSE, u1", DEFAULT, "u1_rmse", "<=", 0.890),
+    ("top-10 NDCG@10 (protocol A)", DEFAULT, "test/ndcg@10_mean", ">=", 0.42),
+    ("top-10 catalog coverage (above EASE^R's)", DEFAULT, "test/coverage@10_mean", ">", 0.16),
+    ("cold-start NDCG@10 (protocol B)", COLD, "test/ndcg@10_mean", ">=", 0.42),
+    ("cold-start RMSE (protocol B)", COLD, "test/rmse_mean", "<=", 1.015),
 ]
 
 
 def targets(default: dict | None, cold: dict | None) -> list[str]:
-    runs = {"default": default, "cold_users": cold}
+    runs = {DEFAULT: default, COLD: cold}
     lines = ["## Against the targets", "", *header("target", "bound", "measured", "met")]
     for what, run, key, op, bound in TARGETS:
         summary = runs[run]
         if not summary:
             continue
-        value = float(fold1(summary, "test_rmse")) if key == "u1_rmse" else summary[key]
+        value = float(fold1(summary, "rmse")) if key == "u1_rmse" else summary[key]
         met = {"<=": value <= bound, ">=": value >= bound, ">": value > bound}[op]
         lines.append(f"| {what} | {op} {bound} | {value:.4f} | {'yes' if met else '**no**'} |")
     return [*lines, ""]
@@ -418,11 +420,16 @@ def update_readme(default: dict, cold: dict | None) -> None:
     """Rewrite the headline table between the README's markers from the same runs."""
     baselines = default.get("baselines") or {}
     rating = sorted(
-        ((b, s["rmse_mean"]) for b, s in baselines.items() if s.get("rmse_mean") == s.get("rmse_mean")),
+        (
+            (b, s["test/rmse_mean"])
+            for b, s in baselines.items()
+            if s["test/rmse_mean"] == s["test/rmse_mean"]
+        ),
         key=lambda x: x[1],
     )
     ranking = sorted(
-        ((b, s["ndcg@10_mean"], s.get("coverage@10_mean")) for b, s in baselines.items()), key=lambda x: -x[1]
+        ((b, s["test/ndcg@10_mean"], s["test/coverage@10_mean"]) for b, s in baselines.items()),
+        key=lambda x: -x[1],
     )
     rows = [
         *header(
@@ -432,10 +439,10 @@ def update_readme(default: dict, cold: dict | None) -> None:
             "baselines in the same run",
             "reference (eval-protocol.md)",
         ),
-        f"| rating CV u1–u5 | RMSE | {pm(default, 'rmse')} (u1 {fold1(default, 'test_rmse')}) | "
+        f"| rating CV u1–u5 | RMSE | {pm(default, 'rmse')} (u1 {fold1(default, 'rmse')}) | "
         + ", ".join(f"{b} {v:.4f}" for b, v in rating[:2])
         + " | Bayesian FM 0.879, Surprise SVD tuned 0.9125 |",
-        f"| top-10, protocol A | NDCG@10 | {pm(default, 'ndcg@10')}, coverage {default['coverage@10_mean']:.2f} | "
+        f"| top-10, protocol A | NDCG@10 | {pm(default, 'ndcg@10')}, coverage {default['test/coverage@10_mean']:.2f} | "
         + ", ".join(f"{b} {v:.4f} (coverage {c:.2f})" for b, v, c in ranking[:2])
         + " | EASE^R 0.400, popularity 0.205 |",
     ]
@@ -444,7 +451,7 @@ def update_readme(default: dict, cold: dict | None) -> None:
         popularity = cold_baselines.get("popularity", {})
         rows.append(
             f"| cold start, protocol B | NDCG@10 / RMSE | {pm(cold, 'ndcg@10')} / {pm(cold, 'rmse')} | "
-            f"popularity {popularity.get('ndcg@10_mean', float('nan')):.4f} / {popularity.get('rmse_mean', float('nan')):.4f} | "
+            f"popularity {popularity.get('test/ndcg@10_mean', float('nan')):.4f} / {popularity.get('test/rmse_mean', float('nan')):.4f} | "
             "demographic kNN 0.414, popularity 0.406; item mean RMSE 1.024 |"
         )
     readme = ROOT / "README.md"

@@ -77,16 +77,24 @@ def fake_gemini(monkeypatch):
 TINY = [
     "embedder=hashing",
     "embedder.dim=32",
-    "model.hidden=16",
-    "model.depth=1",
-    "model.out_dim=8",
-    "model.id_emb_dim=8",
+    "model.net.hidden=16",
+    "model.net.depth=1",
+    "model.net.out_dim=8",
+    "model.net.id_emb_dim=8",
     "data.batch_size=256",
     "trainer.max_epochs=3",
     "trainer.enable_progress_bar=false",
     "logger=none",
     "fold_workers=1",  # folds one after another: worker processes have tests of their own
 ]
+
+
+def compose_configs(*overrides: str, config: str = "train"):
+    """The real configs composed with ``overrides`` (the defaults come from the YAML, as in a run)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        return compose(config, overrides=list(overrides))
 
 
 @pytest.fixture
@@ -110,8 +118,8 @@ def compose_train(synthetic_data_dir, tmp_path):
 BUNDLE_SETTINGS = [
     "trainer.max_epochs=25",
     "model.optimizer.lr=0.01",
-    "model.id_dropout=0.3",
-    "model.cold_start_rate=0.2",
+    "model.net.id_dropout=0.3",
+    "model.net.cold_start_rate=0.2",
     "model.rank_weight=1.0",
 ]
 
@@ -123,7 +131,7 @@ def trained_bundle(synthetic_data_dir, tmp_path_factory) -> Path:
     from omegaconf import OmegaConf
 
     from hybridrec.embedders.factory import build_embedder
-    from hybridrec.inference.bundle import train_and_save_bundle
+    from hybridrec.training.final_fit import train_and_save_bundle
 
     run_dir = tmp_path_factory.mktemp("trained")
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):

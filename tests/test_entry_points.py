@@ -84,19 +84,20 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
         *TINY,
         "cv=fold",
         "final_fit=false",
-        "model.hidden=8,16",
+        "model.net.hidden=8,16",
         f"hydra.sweep.dir={sweep_dir}",
         env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     table = (sweep_dir / "sweep_summary.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| job"))
-    assert header.startswith("| job | model.hidden | val_mean | rmse_mean")
+    assert header.startswith("| job | model.net.hidden | monitored | test/rmse_mean")
     rows = [line for line in table.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")]
     assert len(rows) == 2 and {r.split("|")[2].strip() for r in rows} == {"8", "16"}
-    assert "rmse_mean" in table and "Sweep" in result.stdout
+    assert "best val/rmse first" in table and "Sweep" in result.stdout
     assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(b"\x89PNG")
     # a sweep chooses on validation: every job carved it (hydra.sweeper.params), though a run does not
     assert all(
-        np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val_mean"]) for j in "01"
+        np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val/rmse_mean"])
+        for j in "01"
     )

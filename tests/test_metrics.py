@@ -15,14 +15,14 @@ from torchmetrics.retrieval import (
 )
 
 from hybridrec.data.context import Interactions
-from hybridrec.evaluation.metrics import (
+from hybridrec.metrics import (
+    evaluate_ranking,
     hits_at_k,
     list_diversity,
     ranking_metrics_per_user,
     rating_metrics,
     top_k,
 )
-from hybridrec.evaluation.ranking import evaluate_ranking
 from hybridrec.models.base import Recommender
 
 

@@ -69,7 +69,7 @@ def test_each_fold_is_a_wandb_run_of_one_group(wandb_cv_run):
 def test_the_cv_summary_is_a_wandb_run_with_table_and_plots(wandb_cv_run):
     run_dir, _ = wandb_cv_run
     (log,) = [p.read_bytes() for p in run_dir.glob("wandb/offline-run-*/run-*.wandb")]
-    for key in (b"cv/folds", b"cv/cv_summary", b"cv/rmse_mean", b"cv-summary"):
+    for key in (b"cv/folds", b"cv/cv_summary", b"cv/test/rmse_mean", b"cv-summary"):
         assert key in log
     assert list(run_dir.glob("wandb/offline-run-*/files/media/table/cv/folds_*.table.json"))
 

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
+from hybridrec.bundle import find_bundle, load_bundle
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 from hybridrec.embedders.factory import build_embedder, build_run_embedder
 from hybridrec.errors import ConfigError
 from hybridrec.evaluation.cross_validation import run_cross_validation
 from hybridrec.evaluation.fold_workers import fold_workers, thread_plan
-from hybridrec.inference.bundle import find_bundle, load_bundle, train_and_save_bundle
 from hybridrec.training import fit_fold
+from hybridrec.training.final_fit import train_and_save_bundle
 
 
 def _embedder(cfg):
@@ -27,7 +28,9 @@ def _embedder(cfg):
 @pytest.mark.parametrize("mapping", ["square", "linear", "sigmoid", "affine"])
 @pytest.mark.parametrize("id_emb_dim", [0, 8])
 def test_one_fold_trains_for_each_mapping(compose_train, tmp_path, mapping, id_emb_dim):
-    cfg = compose_train(f"model/mapping={mapping}", f"model.id_emb_dim={id_emb_dim}", "trainer.max_epochs=2")
+    cfg = compose_train(
+        f"model/net/mapping={mapping}", f"model.net.id_emb_dim={id_emb_dim}", "trainer.max_epochs=2"
+    )
     fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
     assert fitted.epochs == 2
     predictions = fitted.model.predict(fitted.datamodule.test.users, fitted.datamodule.test.items)
@@ -41,7 +44,7 @@ def test_by_default_the_model_fits_the_whole_training_part(compose_train, tmp_pa
     fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
     dm = fitted.datamodule
     assert not dm.has_validation and len(dm.context.fit) == len(dm.split.train)
-    assert fitted.epochs == 2 and fitted.best_epoch is None and np.isnan(fitted.val_score)
+    assert fitted.epochs == 2 and fitted.best_epoch is None and fitted.val_metrics == {}
     assert list(fitted.history["epoch"]) == [1, 2] and fitted.history["train/loss"].notna().all()
     assert not (tmp_path / "fold" / "checkpoints").exists()
 
@@ -54,7 +57,7 @@ def test_a_validation_carve_out_chooses_the_weights(compose_train, tmp_path):
     assert dm.has_validation and len(dm.context.fit) + len(dm.val) == len(dm.split.train)
     history = fitted.history.set_index("epoch")
     assert fitted.epochs == 3 and fitted.best_epoch == history["val/rmse"].idxmin()
-    assert fitted.val_score == pytest.approx(history["val/rmse"].min(), rel=1e-4)
+    assert fitted.val_metrics["val/rmse"] == pytest.approx(history["val/rmse"].min(), rel=1e-4)
 
 
 def test_training_learns_the_synthetic_tastes(compose_train, tmp_path):
@@ -75,28 +78,28 @@ def test_cross_validation_writes_a_correct_summary(compose_train):
     summary = json.loads((run_dir / "cv_summary.json").read_text())
     assert summary == json.loads(json.dumps(result.summary))
     assert [row["fold"] for row in summary["folds"]] == [1, 2]
-    for key in ("fold", "test_rmse", "test_mae", "val_rmse", "epochs", "train_seconds", "ndcg@10"):
+    for key in ("fold", "test/rmse", "test/mae", "val/rmse", "epochs", "train_seconds", "test/ndcg@10"):
         assert all(key in row for row in summary["folds"])
     per_fold = []
     for row in summary["folds"]:
         predictions = pd.read_csv(f"{run_dir}/folds/{row['fold']}/test_predictions.csv")
         assert list(predictions.columns) == [USER_COL, ITEM_COL, RATING_COL, PREDICTION_COL]
         rmse = float(np.sqrt(np.mean((predictions[PREDICTION_COL] - predictions[RATING_COL]) ** 2)))
-        assert rmse == pytest.approx(row["test_rmse"], abs=1e-5)
+        assert rmse == pytest.approx(row["test/rmse"], abs=1e-5)
         per_fold.append(rmse)
-    assert summary["rmse_mean"] == pytest.approx(np.mean(per_fold), abs=1e-5)
-    assert summary["rmse_std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-5)
+    assert summary["test/rmse_mean"] == pytest.approx(np.mean(per_fold), abs=1e-5)
+    assert summary["test/rmse_std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-5)
     assert "mean ± std" in (run_dir / "cv_summary.md").read_text()
-    assert result.monitor_mean == pytest.approx(np.mean([r["val_score"] for r in summary["folds"]]))
+    assert result.monitor_mean == pytest.approx(np.mean([r["val/rmse"] for r in summary["folds"]]))
 
 
 def test_same_seed_same_numbers(compose_train):
     first = run_cross_validation(compose_train("cv.folds=[1]"), _embedder(compose_train()))
     second = run_cross_validation(compose_train("cv.folds=[1]"), _embedder(compose_train()))
     other = run_cross_validation(compose_train("cv.folds=[1]", "seed=7"), _embedder(compose_train()))
-    keys = ("test_rmse", "test_mae", "ndcg@10")
+    keys = ("test/rmse", "test/mae", "test/ndcg@10")
     assert [first.rows[0][k] for k in keys] == [second.rows[0][k] for k in keys]
-    assert first.rows[0]["test_rmse"] != other.rows[0]["test_rmse"]
+    assert first.rows[0]["test/rmse"] != other.rows[0]["test/rmse"]
 
 
 def test_wrong_monitor_name_is_a_clear_error(compose_train, tmp_path):
@@ -111,14 +114,14 @@ def test_bundle_reloads_with_the_same_predictions(compose_train):
     assert find_bundle(None, cfg.paths.output_dir) == bundle_dir
     assert find_bundle(cfg.paths.output_dir, "/nonexistent") == bundle_dir
     bundle = load_bundle(bundle_dir)
-    model = torch.load(bundle_dir / "weights.pt", weights_only=True)
-    assert set(model) == set(bundle.model.state_dict())
+    weights = torch.load(bundle_dir / "weights.pt", weights_only=True)
+    assert set(weights) == set(bundle.model.nets.state_dict())
     users = np.arange(bundle.context.n_users)
     items = (users * 7) % bundle.context.n_items
     again = load_bundle(bundle_dir).model
     assert np.array_equal(bundle.model.predict(users, items), again.predict(users, items))
-    # the ranking's item-item term is rebuilt from the data, not stored: it must come back the same
-    assert bundle.model.neighbourhood_weight > 0
+    # the evidence terms come back as fitted: what is costly from the bundle, the rest from its data
+    assert {"item_item", "item_knn", "tower_residuals"} <= set(bundle.model.terms)
     np.testing.assert_allclose(bundle.model.rank_scores(users), again.rank_scores(users), rtol=1e-6)
     assert len(bundle.seen) == len(bundle.items) * 0 + bundle.seen.ratings.size
     assert bundle.manifest["n_items"] == len(bundle.items)
@@ -147,9 +150,14 @@ def test_changing_test_ratings_changes_nothing_learned(
     for data_dir in (synthetic_data_dir, altered):
         cfg = compose_train(f"data.val_fraction={val_fraction}", data_dir=data_dir)
         fitted.append(fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / data_dir.name, "run", "fold1"))
-    original, changed = (f.model.state_dict() for f in fitted)
+    original, changed = (f.model.nets.state_dict() for f in fitted)
     assert all(torch.equal(original[k], changed[k]) for k in original)
-    assert np.array_equal(fitted[0].val_score, fitted[1].val_score, equal_nan=True)
+    assert fitted[0].val_metrics == fitted[1].val_metrics
+    test = fitted[0].datamodule.test  # the same pairs in both; the terms too learned nothing of them
+    for method, args in (("predict", (test.users, test.items)), ("rank_scores", (np.unique(test.users),))):
+        np.testing.assert_array_equal(
+            getattr(fitted[0].model, method)(*args), getattr(fitted[1].model, method)(*args)
+        )
     assert not np.array_equal(fitted[0].datamodule.test.ratings, fitted[1].datamodule.test.ratings)
 
 
@@ -172,7 +180,7 @@ def test_folds_in_worker_processes_give_the_numbers_of_folds_one_after_another(c
     parallel = run_cross_validation(cfg, embedder)
     assert [row["fold"] for row in parallel.rows] == [1, 2, 3]
     for one, other in zip(sequential.rows, parallel.rows, strict=True):
-        for key in ("test_rmse", "test_mae", "ndcg@10"):
+        for key in ("test/rmse", "test/mae", "test/ndcg@10"):
             assert other[key] == pytest.approx(one[key], rel=1e-3), (one["fold"], key)
     for fold in (1, 2, 3):
         assert (tmp_path / "parallel" / "folds" / str(fold) / "test_predictions.csv").is_file()

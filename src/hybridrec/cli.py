@@ -38,14 +38,17 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 @exits_cleanly
 def run_train(cfg: DictConfig) -> float:
     """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
-    from hybridrec.data.movielens import load_dataset
+    from hybridrec.data.dataset import DatasetSource, load_dataset
     from hybridrec.data.profiles import ProfileConfig
     from hybridrec.data.summary import data_summary
     from hybridrec.embedders.factory import build_run_embedder
     from hybridrec.evaluation.cross_validation import run_cross_validation
 
     embedder = build_run_embedder(cfg)
-    print(data_summary(load_dataset(cfg.data), ProfileConfig(**cfg.data.profile)), flush=True)
+    print(
+        data_summary(load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)),
+        flush=True,
+    )
     result = run_cross_validation(cfg, embedder)
     print(result.markdown)
     if embedder is not None and hasattr(embedder, "total"):
@@ -55,7 +58,7 @@ def run_train(cfg: DictConfig) -> float:
             f"({stats.seconds:.1f}s)"
         )
     if cfg.final_fit:
-        from hybridrec.inference.bundle import train_and_save_bundle
+        from hybridrec.training.final_fit import train_and_save_bundle
 
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
         print(f"model bundle: {bundle_dir}")
@@ -69,17 +72,14 @@ def run_predict(cfg: DictConfig) -> None:
 
     from hybridrec.errors import InvalidInputError
     from hybridrec.inference.engine import load_engine
+    from hybridrec.service import RecommendationService
 
-    has_user, has_text = cfg.user_id is not None, cfg.user_text is not None
-    if has_user == has_text and cfg.item_text is None:
-        raise InvalidInputError('give exactly one of user_id=<id> or user_text="<description>"')
-    if has_user and has_text:
-        raise InvalidInputError("give user_id or user_text, not both")
+    has_user = cfg.user_id is not None
+    if cfg.item_text is None or cfg.user_text is not None:
+        RecommendationService.check_user_choice(cfg.user_id, cfg.user_text)
     if cfg.format not in ("table", "json"):
         raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
-    engine = load_engine(
-        cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars, warm=False
-    )
+    engine = load_engine(cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
 
     if cfg.item_text is not None:
         rating = engine.score_new_item(cfg.item_text, cfg.user_id)
@@ -90,12 +90,14 @@ def run_predict(cfg: DictConfig) -> None:
             f"predicted rating of the new film for {who}: {rating:.2f}",
         )
         return
+    explainer = None
+    if cfg.explain:
+        from hybridrec.explain.gemini import build_explainer
+
+        explainer = build_explainer(cfg.explainer, cfg.paths.explanation_cache)
+    service = RecommendationService(engine, explainer)
     if cfg.item_id is not None:
-        rating = (
-            engine.predict(cfg.user_id, cfg.item_id)
-            if has_user
-            else engine.predict_text(cfg.user_text, cfg.item_id)
-        )
+        rating = service.predict(cfg.item_id, user_id=cfg.user_id, user_text=cfg.user_text)
         info = engine.item_info(cfg.item_id)
         payload = {
             "user_id": cfg.user_id,
@@ -105,37 +107,24 @@ def run_predict(cfg: DictConfig) -> None:
         }
         _emit(cfg, payload, f"{_title(info)}: predicted rating {rating:.2f}")
         return
-    if has_user:
-        result = engine.recommend(cfg.user_id, n=cfg.n, exclude_seen=cfg.exclude_seen, genres=cfg.genres)
-        header = f"Top {len(result.items)} for user {cfg.user_id}"
-    else:
-        result = engine.recommend_text(cfg.user_text, n=cfg.n, genres=cfg.genres)
-        header = f"Top {len(result.items)} for a new user: {result.user_text!r}"
-    rows = [r.as_dict() for r in result.items]
-    explanations = explain_list(cfg, engine, result) if cfg.explain else None
-    if explanations is not None:
-        for row, explanation in zip(rows, explanations, strict=True):
-            row["explanation"] = explanation.as_dict()
+    listed = service.recommend(
+        user_id=cfg.user_id,
+        user_text=cfg.user_text,
+        n=cfg.n,
+        exclude_seen=cfg.exclude_seen,
+        genres=cfg.genres,
+        explain=cfg.explain,
+    )
+    rows = listed.rows()
     if cfg.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    result = listed.result
+    if has_user:
+        print(f"Top {len(result.items)} for user {cfg.user_id}")
     else:
-        print(header)
-        print(render_table(rows))
-
-
-def explain_list(cfg: DictConfig, engine, result) -> list:
-    """One explanation per recommended film, from the configured explainer (grounded without a Gemini key)."""
-    from hybridrec.explain.evidence import collect_evidence
-    from hybridrec.explain.gemini import build_explainer
-
-    explainer = build_explainer(cfg.explainer, cfg.paths.explanation_cache)
-    evidences = [
-        collect_evidence(
-            engine, r.item_id, user_id=result.user_id, user_text=result.user_text, predicted_rating=r.score
-        )
-        for r in result.items
-    ]
-    return explainer.explain_many(evidences)
+        print(f"Top {len(result.items)} for a new user: {result.user_text!r}")
+    print(render_table(rows))
 
 
 def _title(info: dict) -> str:
@@ -184,7 +173,7 @@ def run_serve(cfg: DictConfig) -> None:
     import uvicorn
     from omegaconf import OmegaConf
 
-    from hybridrec.inference.bundle import find_bundle, verify_bundle
+    from hybridrec.bundle import find_bundle, verify_bundle
 
     bundle = find_bundle(cfg.bundle, cfg.paths.log_dir)
     verify_bundle(bundle)

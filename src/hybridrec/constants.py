@@ -29,11 +29,3 @@ ML100K_REQUIRED_FILES = (
 CANONICAL_FOLDS = (1, 2, 3, 4, 5)
 COLD_USER_FOLDS = 5
 COLD_USER_SEED = 0  # protocol B: numpy.random.default_rng(0).permutation(user ids)
-
-# Metric keys, as logged by Lightning and written to cv_summary.json.
-TRAIN_LOSS = "train/loss"
-VAL_LOSS = "val/loss"
-VAL_RMSE = "val/rmse"
-VAL_MAE = "val/mae"
-TEST_RMSE = "test/rmse"
-TEST_MAE = "test/mae"

@@ -17,13 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
+MONITORED = "monitored"  # a job's mean over folds of the validation metric the sweep ranks by
 COLUMNS = (
-    "val_mean",
-    "rmse_mean",
-    "rmse_std",
-    "mae_mean",
-    "ndcg@10_mean",
-    "recall@10_mean",
+    MONITORED,
+    "test/rmse_mean",
+    "test/rmse_std",
+    "test/mae_mean",
+    "test/ndcg@10_mean",
+    "test/recall@10_mean",
     "train_seconds_total",
 )
 
@@ -39,6 +40,7 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         row = {"job": job_dir.name, "overrides": dict(o.split("=", 1) for o in overrides if "=" in o)}
         row.update({k: summary.get(k) for k in COLUMNS if k in summary})
         row["monitor"] = summary.get("monitor")
+        row[MONITORED] = summary.get(f"{row['monitor']}_mean")
         rows.append(row)
     return rows
 
@@ -62,7 +64,7 @@ def swept_parameters(rows: list[dict]) -> list[str]:
 def sweep_table(rows: list[dict], mode: str = "min") -> str:
     params = swept_parameters(rows)
     columns = [c for c in COLUMNS if any(c in row for row in rows)]
-    ordered = sorted(rows, key=lambda r: _sort_key(r.get("val_mean"), mode))
+    ordered = sorted(rows, key=lambda r: _sort_key(r.get(MONITORED), mode))
     lines = [
         "| job | " + " | ".join(params + columns) + " |",
         "|---" * (1 + len(params) + len(columns)) + "|",
@@ -91,11 +93,11 @@ class SweepSummary(Callback):
             log.warning("no finished jobs under %s: no sweep summary", sweep_dir)
             return
         mode = OmegaConf.select(config, "monitor.mode", default="min")
-        metric = OmegaConf.select(config, "monitor.metric", default="val")
+        metric = OmegaConf.select(config, "monitor.metric")
         table = sweep_table(rows, mode)
         swept = set(swept_parameters(rows))
         fixed = sorted({f"{k}={v}" for row in rows for k, v in row["overrides"].items() if k not in swept})
-        header = f"# Sweep {sweep_dir.name}: {len(rows)} settings, best {metric} first (val_mean)\n\n"
+        header = f"# Sweep {sweep_dir.name}: {len(rows)} settings, best {metric} first ({MONITORED}: its mean over folds)\n\n"
         if fixed:
             header += "Fixed for every job: " + " ".join(f"`{f}`" for f in fixed) + "\n\n"
         write_text(sweep_dir / "sweep_summary.md", header + table + "\n")
@@ -103,5 +105,7 @@ class SweepSummary(Callback):
         if swept:
             from hybridrec.evaluation.plots import plot_sweep
 
-            plot_sweep(rows, sorted(swept), sweep_dir / "sweep_summary.png")
+            plot_sweep(
+                rows, sorted(swept), sweep_dir / "sweep_summary.png", (MONITORED, *COLUMNS[1:2], COLUMNS[4])
+            )
         print(header + table)

@@ -98,7 +98,7 @@ def log_cv_summary(cfg, payload: dict, plots: list[Path], run_name: str) -> None
         rows = [{"model": payload.get("model_name", "model"), **r} for r in payload["folds"]]
         for name, baseline in (payload.get("baselines") or {}).items():
             rows += [{"model": name, **r} for r in baseline["folds"]]
-        table = pd.DataFrame(rows).drop(columns=["best_epoch"], errors="ignore")
+        table = pd.DataFrame(rows).drop(columns=["best_epoch", "blend"], errors="ignore")
         run.log({"cv/folds": wandb.Table(dataframe=table)})
         run.log({f"cv/{path.stem}": wandb.Image(str(path)) for path in plots})
         run.summary.update({f"cv/{k}": v for k, v in payload.items() if k.endswith(("_mean", "_std"))})

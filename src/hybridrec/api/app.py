@@ -28,11 +28,13 @@ def load_state(app: FastAPI, settings: Settings) -> None:
 
     from hybridrec.explain.gemini import build_explainer
     from hybridrec.inference.engine import load_engine
+    from hybridrec.service import RecommendationService
 
     app.state.engine = load_engine(
         settings.bundle, settings.search_root, settings.embedding_cache, settings.max_text_chars
     )
     app.state.explainer = build_explainer(OmegaConf.create(settings.explainer), settings.explanation_cache)
+    app.state.service = RecommendationService(app.state.engine, app.state.explainer)
     app.state.settings = settings
     engine = app.state.engine
     log.info(

@@ -9,29 +9,23 @@ batches from a seeded generator: the same seed gives the same batches, in one pr
 
 from __future__ import annotations
 
-import functools
+import copy
 import logging
-from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from hybridrec.constants import ML100K_REQUIRED_FILES
 from hybridrec.data.context import FoldContext, Interactions, build_fold_context
-from hybridrec.data.download import ensure_dataset
-from hybridrec.data.movielens import MovieLens, load_movielens
+from hybridrec.data.dataset import DatasetSource, load_dataset
+from hybridrec.data.movielens import MovieLens
 from hybridrec.data.profiles import ProfileConfig
 from hybridrec.data.splits import Split, canonical_fold, carve_validation, cold_user_fold, full_data
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("canonical", "cold_users", "all")
-
-
-@functools.lru_cache(maxsize=2)
-def _load_cached(root: str) -> MovieLens:
-    return load_movielens(Path(root))
 
 
 def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
@@ -102,21 +96,21 @@ class MovieLensDataModule(L.LightningDataModule):
         name: str,
         url: str,
         md5: str,
-        download: bool = True,
-        profile: dict | None = None,
-        protocol: str = "canonical",
-        fold: int = 1,
-        val_fraction: float = 0.0,
-        batch_size: int = 1024,
-        eval_batch_size: int = 16384,
-        seed: int = 42,
-        embedder=None,
+        download: bool,
+        profile: dict,
+        protocol: str,
+        fold: int,
+        val_fraction: float,
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        embedder,
     ):
         super().__init__()
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-        self.data_dir, self.name, self.url, self.md5, self.download = data_dir, name, url, md5, download
-        self.profile_config = ProfileConfig(**(profile or {}))
+        self.source = DatasetSource(data_dir, name, url, md5, download)
+        self.profile_config = ProfileConfig(**profile)
         self.protocol, self.fold = protocol, fold
         self.val_fraction = val_fraction
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
@@ -125,22 +119,20 @@ class MovieLensDataModule(L.LightningDataModule):
         self.split: Split | None = None
         self.context: FoldContext | None = None
 
-    def _root(self) -> Path:
-        return ensure_dataset(
-            self.data_dir, self.name, self.url, self.md5, ML100K_REQUIRED_FILES, download=self.download
-        )
-
     def prepare_data(self) -> None:
-        self._root()
+        self.source.ensure()
 
     def setup(self, stage: str | None = None) -> None:
         if self.context is not None:
             return
-        self.data = _load_cached(str(self._root()))
+        self.data = load_dataset(self.source)
         self.split = make_split(self.data, self.protocol, self.fold)
         fit, val = carve_validation(
             self.split.train, self.val_fraction, self.seed, by_user=self.split.is_cold
         )
+        self._set_ratings(fit, val)
+
+    def _set_ratings(self, fit: pd.DataFrame, val: pd.DataFrame) -> None:
         self.fit_ratings, self.val_ratings = fit, val
         self.context = build_fold_context(self.data, fit, self.embedder, self.profile_config)
         self.val = Interactions.from_frame(self.data, val)
@@ -152,6 +144,19 @@ class MovieLensDataModule(L.LightningDataModule):
             len(val),
             len(self.split.test),
         )
+
+    def nested(self, holdout_fraction: float, holdout_users: float) -> MovieLensDataModule:
+        """A datamodule over this one's fitting ratings alone, whose validation holds out a share of
+        whole users (known to it by text only) and a share of each other user's ratings: for
+        choosing what is then fitted on this fold's fitting ratings, never on its test part."""
+        rest, cold = carve_validation(self.fit_ratings, holdout_users, self.seed, by_user=True)
+        fit, warm = carve_validation(rest, holdout_fraction, self.seed)
+        inner = copy.copy(self)
+        inner.split = Split(
+            f"{self.split.name}-held-out", self.fit_ratings, self.fit_ratings.iloc[:0], self.split.cold_users
+        )
+        inner._set_ratings(fit, pd.concat([warm, cold], ignore_index=True))
+        return inner
 
     def _loader(self, interactions: Interactions, train: bool) -> DataLoader:
         dataset = RatingsDataset(interactions)

@@ -264,19 +264,3 @@ def _line_of(path: Path, position: int) -> int:
                 if seen == position:
                     return lineno
     return position + 1
-
-
-def load_dataset(data_cfg) -> MovieLens:
-    """Find (or download) the data set named by a ``data`` config and parse it."""
-    from hybridrec.constants import ML100K_REQUIRED_FILES
-    from hybridrec.data.download import ensure_dataset
-
-    root = ensure_dataset(
-        data_cfg.data_dir,
-        name=data_cfg.name,
-        url=data_cfg.url,
-        md5=data_cfg.md5,
-        required=ML100K_REQUIRED_FILES,
-        download=data_cfg.download,
-    )
-    return load_movielens(root)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from hybridrec.config import instantiate
 from hybridrec.embedders.base import Embedder
 from hybridrec.embedders.cache import CachedEmbedder
@@ -19,6 +21,6 @@ def build_embedder(embedder_cfg, cache_path: str | Path | None, progress: bool =
 
 def build_run_embedder(cfg, progress: bool = True) -> Embedder | None:
     """A training run's embedder behind its cache; None when the model reads no content (IDs only)."""
-    if not cfg.model.get("content", False):
+    if not OmegaConf.select(cfg, "model.net.content", default=False):
         return None
     return build_embedder(cfg.embedder, cfg.paths.embedding_cache, progress=progress)

@@ -11,7 +11,14 @@ import pandas as pd
 
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 
-SUMMARY_COLUMNS = ("rmse_mean", "rmse_std", "mae_mean", "ndcg@10_mean", "recall@10_mean", "coverage@10_mean")
+SUMMARY_COLUMNS = (
+    "test/rmse_mean",
+    "test/rmse_std",
+    "test/mae_mean",
+    "test/ndcg@10_mean",
+    "test/recall@10_mean",
+    "test/coverage@10_mean",
+)
 
 
 def find_runs(root: str | Path) -> list[Path]:

@@ -19,17 +19,18 @@ from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
 from hybridrec.evaluation.fold_workers import map_folds
-from hybridrec.evaluation.metrics import rating_metrics
-from hybridrec.evaluation.ranking import evaluate_ranking
 from hybridrec.evaluation.report import markdown_table, summarize_folds, write_cv_summary
 from hybridrec.io import atomic_write
+from hybridrec.metrics import split_metrics
 from hybridrec.models.base import Recommender
 from hybridrec.tracking import log_cv_summary
-from hybridrec.training import fit_fold, validation_score
+from hybridrec.training import fit_fold
+from hybridrec.training.validation import validation_metrics
 
 log = logging.getLogger(__name__)
 
-NAN_RATINGS = {"rmse": float("nan"), "mae": float("nan")}
+# validation metrics summarised over folds when validation is carved
+VALIDATION_KEYS = ("val/rmse", "val/mae", "val/ndcg@10", "val/recall@10")
 
 
 @dataclass
@@ -47,24 +48,9 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def evaluate_model(model: Recommender, dm: MovieLensDataModule) -> tuple[dict, np.ndarray]:
-    """Test and validation metrics of a fitted model on its fold, and its test predictions."""
-    rates = model.predicts_ratings
-    predictions = model.predict(dm.test.users, dm.test.items) if rates else np.full(len(dm.test), np.nan)
-    rating = rating_metrics(predictions, dm.test.ratings) if rates else NAN_RATINGS
-    validated = rates and dm.has_validation
-    val = (
-        rating_metrics(model.predict(dm.val.users, dm.val.items), dm.val.ratings)
-        if validated
-        else NAN_RATINGS
-    )
-    ranking = evaluate_ranking(model, dm.train_interactions, dm.test)
-    metrics = {
-        "test_rmse": rating["rmse"],
-        "test_mae": rating["mae"],
-        "val_rmse": val["rmse"],
-        **ranking.summary,
-    }
-    return metrics, predictions
+    """Test metrics of a fitted model on its fold (``test/rmse``, ``test/ndcg@10`` …; films of the
+    whole training part excluded from the lists), and its test predictions."""
+    return split_metrics(model, dm.train_interactions, dm.test, "test")
 
 
 def write_predictions(dm: MovieLensDataModule, predictions: np.ndarray, path: Path) -> pd.DataFrame:
@@ -89,7 +75,7 @@ def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[s
         rows[name] = {
             "fold": fold,
             **metrics,
-            "val_score": validation_score(cfg, model, dm),
+            **validation_metrics(model, dm),
             "train_seconds": round(time.perf_counter() - started, 2),
         }
     return rows
@@ -133,23 +119,22 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     row = {
         "fold": fold,
         **fitted.test_metrics,
-        "val_score": fitted.val_score,
+        **fitted.val_metrics,
         "epochs": fitted.epochs,
         "best_epoch": fitted.best_epoch,
         "train_seconds": round(fitted.train_seconds, 2),
     }
+    if fitted.blend is not None:
+        row["blend"] = fitted.blend.as_dict()
     baselines = run_baselines(cfg, fitted.datamodule, fold)
-    validation = (
-        f"val {cfg.monitor.metric} {row['val_score']:.4f}"
-        if fitted.datamodule.has_validation
-        else "no validation carved"
-    )
+    monitored = cfg.monitor.metric
+    validation = f"{monitored} {row[monitored]:.4f}" if monitored in row else "no validation carved"
     log.info(
         "fold %s: test RMSE %.4f, MAE %.4f, NDCG@10 %.4f (%s, %d epochs, %.1fs)",
         fold,
-        row["test_rmse"],
-        row["test_mae"],
-        row.get("ndcg@10", float("nan")),
+        row["test/rmse"],
+        row["test/mae"],
+        row.get("test/ndcg@10", float("nan")),
         validation,
         row["epochs"],
         row["train_seconds"],
@@ -172,8 +157,8 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
             baseline_rows.setdefault(baseline, []).append(baseline_row)
     histories = {o.row["fold"]: o.history for o in outcomes if o.history is not None}
     predictions = [o.predictions for o in outcomes]
-    ranking_keys = [k for k in rows[0] if "@" in k]
-    keys = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "val_score"]
+    ranking_keys = [k for k in rows[0] if k.startswith("test/") and "@" in k]
+    keys = ["test/rmse", "test/mae", *ranking_keys, *VALIDATION_KEYS]
     summary = summarize_folds(rows, keys)
     baselines = {b: {**summarize_folds(r, keys), "folds": r} for b, r in baseline_rows.items()}
     payload = {
@@ -193,13 +178,12 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     write_cv_summary(output_dir, payload, markdown)
     plots = _plots(cfg, output_dir, model_name, rows, baseline_rows, histories, predictions)
     log_cv_summary(cfg, payload, plots, name)
-    return CVResult(
-        summary=payload, markdown=markdown, rows=rows, monitor_mean=summary["val_mean"], plots=plots
-    )
+    monitor_mean = summary.get(f"{cfg.monitor.metric}_mean", float("nan"))
+    return CVResult(summary=payload, markdown=markdown, rows=rows, monitor_mean=monitor_mean, plots=plots)
 
 
 def _markdown(cfg, name, model_name, rows, summary, baselines, ranking_keys) -> str:
-    columns = ["test_rmse", "test_mae", *ranking_keys, "val_rmse", "epochs", "train_seconds"]
+    columns = ["test/rmse", "test/mae", *ranking_keys, "val/rmse", "epochs", "train_seconds"]
     lines = [
         f"# Cross-validation: {name}",
         "",
@@ -208,12 +192,12 @@ def _markdown(cfg, name, model_name, rows, summary, baselines, ranking_keys) -> 
         markdown_table(rows, columns, summary),
     ]
     if baselines:
-        compare = ["rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10", "coverage@10"]
+        compare = [f"test/{m}" for m in ("rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10", "coverage@10")]
         lines += [
             "",
             "## Beside the baselines (same folds, mean ± std)",
             "",
-            "| model | " + " | ".join(compare) + " |",
+            "| model | " + " | ".join(c.removeprefix("test/") for c in compare) + " |",
             "|---" * (len(compare) + 1) + "|",
         ]
         for label, stats in [(f"**{model_name}**", summary), *baselines.items()]:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from hybridrec.data.movielens import load_dataset
+from hybridrec.data.dataset import DatasetSource, load_dataset
 from hybridrec.embedders.cache import EmbedStats
 from hybridrec.embedders.factory import build_run_embedder
 from hybridrec.errors import ConfigError
@@ -70,7 +70,7 @@ def map_folds(
     workers = fold_workers(cfg, len(folds))
     if workers == 1:
         return [run_fold(cfg, fold, embedder) for fold in folds]
-    load_dataset(cfg.data)
+    load_dataset(DatasetSource.from_config(cfg.data))
     threads = thread_plan(len(folds), workers, torch.get_num_threads())
     log.info("training %d folds, %d at a time (torch threads per fold: %s)", len(folds), workers, threads)
     resolved = OmegaConf.to_container(cfg, resolve=True)  # workers have no Hydra context to resolve in

@@ -35,8 +35,8 @@ def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list
     folds = [r["fold"] for r in rows]
     width = 0.8 / len(series)
     for ax, key, title in (
-        (axes[0], "test_rmse", "test RMSE (lower is better)"),
-        (axes[1], "ndcg@10", "NDCG@10 (higher is better)"),
+        (axes[0], "test/rmse", "test RMSE (lower is better)"),
+        (axes[1], "test/ndcg@10", "NDCG@10 (higher is better)"),
     ):
         drawn = 0
         for k, (name, fold_rows) in enumerate(series.items()):
@@ -52,7 +52,7 @@ def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list
         ax.set_xticks(np.arange(len(folds)), [str(f) for f in folds])
         ax.set_xlabel("fold")
         ax.set_title(title)
-        if key == "test_rmse" and drawn:
+        if key == "test/rmse" and drawn:
             low = np.nanmin([r.get(key, np.nan) for s in series.values() for r in s])
             ax.set_ylim(max(0.0, low - 0.1), None)
         ax.legend(
@@ -110,9 +110,7 @@ def plot_calibration(predictions: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_sweep(
-    rows: list[dict], params: list[str], path: Path, metrics=("val_mean", "rmse_mean", "ndcg@10_mean")
-) -> Path:
+def plot_sweep(rows: list[dict], params: list[str], path: Path, metrics: tuple[str, ...]) -> Path:
     """Each metric against each swept parameter (other parameters averaged over)."""
     plt = _pyplot()
     metrics = [m for m in metrics if any(m in r for r in rows)]

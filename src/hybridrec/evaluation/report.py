@@ -9,9 +9,6 @@ import numpy as np
 
 from hybridrec.io import write_json, write_text
 
-# per-fold keys summarised as <name>_mean / <name>_std under a shorter name (test_rmse -> rmse_mean)
-SHORT_NAMES = {"test_rmse": "rmse", "test_mae": "mae", "val_score": "val"}
-
 
 def mean_std(values) -> tuple[float, float]:
     values = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
@@ -21,11 +18,10 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def summarize_folds(rows: list[dict], keys: list[str]) -> dict:
-    """``<name>_mean`` and ``<name>_std`` (sample std) over folds for each key: ``rmse_mean``, ``ndcg@10_std``, …"""
+    """``<key>_mean`` and ``<key>_std`` (sample std) over folds for each key (``test/rmse_mean``, …)."""
     summary: dict = {}
     for key in keys:
-        short = SHORT_NAMES.get(key, key)
-        summary[f"{short}_mean"], summary[f"{short}_std"] = mean_std(row.get(key) for row in rows)
+        summary[f"{key}_mean"], summary[f"{key}_std"] = mean_std(row.get(key) for row in rows)
     summary["train_seconds_total"] = float(sum(row.get("train_seconds", 0.0) for row in rows))
     return summary
 
@@ -45,9 +41,8 @@ def markdown_table(rows: list[dict], columns: list[str], summary: dict | None = 
     if summary is not None:
         cells = []
         for c in columns:
-            short = SHORT_NAMES.get(c, c)
-            mean, std = summary.get(f"{short}_mean"), summary.get(f"{short}_std")
-            cells.append(f"{_fmt(mean)} ± {_fmt(std)}" if f"{short}_mean" in summary else "")
+            mean, std = summary.get(f"{c}_mean"), summary.get(f"{c}_std")
+            cells.append(f"{_fmt(mean)} ± {_fmt(std)}" if f"{c}_mean" in summary else "")
         lines.append("| **mean ± std** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridrec.bundle import Bundle, BundleError
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.movielens import IdIndex
 from hybridrec.errors import InvalidInputError, UnknownIdError
-from hybridrec.evaluation.metrics import top_k
-from hybridrec.inference.bundle import Bundle, BundleError
+from hybridrec.metrics import top_k
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,9 @@ class RecommendationList:
 
 
 class RecommendationEngine:
-    """Answers queries from one bundle; ``embedder`` is needed only for free-text queries. ``warm``:
-    derive what the model reads from its weights at load (a service), not as queries need it (a
-    one-shot command, which would pay for all of it to answer one query)."""
+    """Answers queries from one bundle; ``embedder`` is needed only for free-text queries."""
 
-    def __init__(
-        self, bundle: Bundle, embedder=None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, warm: bool = True
-    ):
+    def __init__(self, bundle: Bundle, embedder=None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS):
         self.bundle = bundle
         self.model = bundle.model
         self.embedder = embedder
@@ -89,15 +85,14 @@ class RecommendationEngine:
         self._titles = items["display_title"].tolist()
         self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
-        if warm and hasattr(self.model, "warm_up"):
-            self.model.warm_up()  # what inference derives from the weights, now rather than on the first request
+        self._item_vectors = None
 
     # --- the model's view of the catalog ------------------------------------------------------------
 
     def item_vectors(self) -> np.ndarray | None:
         """Unit-length item representations from the model's item tower; None for models without towers."""
-        if not hasattr(self, "_item_vectors"):
-            self._item_vectors = self.model.item_vectors() if hasattr(self.model, "item_vectors") else None
+        if self._item_vectors is None:
+            self._item_vectors = self.model.item_vectors()
         return self._item_vectors
 
     def genre_matrix(self) -> np.ndarray:
@@ -144,7 +139,7 @@ class RecommendationEngine:
         return np.any([self._genre_masks[g] for g in wanted], axis=0)
 
     def _embed_text(self, text: str) -> np.ndarray:
-        if self.embedder is None or not hasattr(self.model, "text_user_scores"):
+        if self.embedder is None or not self.model.reads_text:
             raise InvalidInputError(
                 "this model cannot read free text (it was trained without content towers)"
             )
@@ -171,14 +166,10 @@ class RecommendationEngine:
     def score_new_item(self, item_text: str, user_id=None) -> float:
         """Predicted rating of a film described in words: for one user, or averaged over all known users."""
         text = self._check_text(item_text, "item_text")
-        if self.embedder is None or not hasattr(self.model, "text_item_ratings"):
-            raise InvalidInputError(
-                "this model cannot read free text (it was trained without content towers)"
-            )
         users = (
             np.arange(len(self.user_index)) if user_id is None else np.array([self.user_position(user_id)])
         )
-        return float(np.mean(self.model.text_item_ratings(self.embedder.embed([text]), users)))
+        return float(np.mean(self.model.text_item_ratings(self._embed_text(text), users)))
 
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, genres=None) -> RecommendationList:
         n = self._check_n(n)
@@ -254,15 +245,14 @@ def load_engine(
     embedding_cache: str | Path | None,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     text: bool = True,
-    warm: bool = True,
 ) -> RecommendationEngine:
     """Find, verify and load a bundle; build its embedder (behind the cache) when free text is wanted."""
-    from hybridrec.inference.bundle import find_bundle, load_bundle
+    from hybridrec.bundle import find_bundle, load_bundle
 
     bundle = load_bundle(find_bundle(bundle_path, search_root))
     embedder = None
-    if text and bundle.config.model.get("content", False):
+    if text and bundle.model.reads_text:
         from hybridrec.embedders.factory import build_embedder
 
         embedder = build_embedder(bundle.config.embedder, embedding_cache, progress=False)
-    return RecommendationEngine(bundle, embedder, max_text_chars, warm=warm)
+    return RecommendationEngine(bundle, embedder, max_text_chars)

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
+from hybridrec.constants import MAX_RATING, MIN_RATING
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
-from hybridrec.models.neighbourhood import ease_weights, fit_biases, knn_baseline_ratings, liked_matrix
+from hybridrec.models.evidence.biases import fit_biases
+from hybridrec.models.evidence.item_item import ItemItem
+from hybridrec.models.evidence.item_knn import ItemKNN as ItemKNNTerm
 
 
 class Baseline(Recommender, nn.Module):
@@ -43,7 +45,7 @@ class Biases(Baseline):
 
     name = "biases"
 
-    def __init__(self, context: FoldContext, reg_user: float = 5.0, reg_item: float = 5.0):
+    def __init__(self, context: FoldContext, reg_user: float, reg_item: float):
         super().__init__(context)
         self.reg_user, self.reg_item = reg_user, reg_item
         self.register_buffer("user_bias", torch.zeros(self.n_users, dtype=torch.float64))
@@ -64,32 +66,33 @@ class Biases(Baseline):
 
 class ItemKNN(Baseline):
     """Item KNN with baselines (Koren 2010, Surprise's ``KNNBaseline``): the user's residuals on the
-    films most like this one (shrunk Pearson), on top of μ + b_u + b_i; lists rank by that rating."""
+    films most like this one (shrunk Pearson), on top of μ + b_u + b_i; lists rank by that rating.
+    The hybrid's ``item_knn`` term on its own (memory: films², the similarity)."""
 
     name = "knn"
 
-    def __init__(
-        self,
-        context: FoldContext,
-        k: int = 40,
-        shrinkage: float = 100.0,
-        reg_user: float = 15.0,
-        reg_item: float = 10.0,
-    ):
+    def __init__(self, context: FoldContext, k: int, shrinkage: float, reg_user: float, reg_item: float):
         super().__init__(context)
-        self.k, self.shrinkage, self.reg_user, self.reg_item = k, shrinkage, reg_user, reg_item
-        self.register_buffer("ratings", torch.zeros(self.n_users, self.n_items))
+        self.term = ItemKNNTerm(k, shrinkage, reg_user, reg_item)
+        self.register_buffer("similarity", torch.zeros(self.n_items, self.n_items, dtype=torch.float64))
+        self.context = context
 
     def fit(self, context):
-        ratings = knn_baseline_ratings(context, self.k, self.shrinkage, self.reg_user, self.reg_item)
-        self.ratings = torch.from_numpy(ratings).float()
+        self.term.fit(context)
+        self.similarity = self.term.similarity
         return self
 
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        """The fitted similarity of a bundle, and the term rebuilt around it."""
+        loaded = super().load_state_dict(state_dict, *args, **kwargs)
+        self.term.fit(self.context, {"similarity": self.similarity.numpy()})
+        return loaded
+
     def _ratings(self, users, items):
-        return self.ratings.numpy()[users, items]
+        return self.term.rate(torch.as_tensor(users), torch.as_tensor(items)).numpy()
 
     def rank_scores(self, users):
-        return self.ratings.numpy()[users].copy()
+        return self.term.rate(torch.as_tensor(users)).numpy()
 
 
 class Popularity(Baseline):
@@ -100,7 +103,7 @@ class Popularity(Baseline):
 
     name = "popularity"
 
-    def __init__(self, context: FoldContext, threshold: float = RELEVANCE_THRESHOLD, shrinkage: float = 10.0):
+    def __init__(self, context: FoldContext, threshold: float, shrinkage: float):
         super().__init__(context)
         self.threshold, self.shrinkage = threshold, shrinkage
         self.register_buffer("count", torch.zeros(self.n_items, dtype=torch.float64))
@@ -136,11 +139,11 @@ class MatrixFactorization(Baseline):
     def __init__(
         self,
         context: FoldContext,
-        dim: int = 64,
-        reg: float = 0.05,
-        lr: float = 0.01,
-        epochs: int = 150,
-        seed: int = 0,
+        dim: int,
+        reg: float,
+        lr: float,
+        epochs: int,
+        seed: int,
     ):
         super().__init__(context)
         self.dim, self.reg, self.lr, self.epochs, self.seed = dim, reg, lr, epochs, seed
@@ -190,29 +193,33 @@ class MatrixFactorization(Baseline):
 
 
 class EASE(Baseline):
-    """EASE^R (Steck 2019): a closed-form item-item model over interactions rated >= ``threshold``.
-
-    A ranking model only: it does not predict ratings (its rating columns stay empty).
-    """
+    """EASE^R (Steck 2019): a closed-form item-item model over interactions rated >= ``threshold``;
+    the hybrid's ``item_item`` term on its own (memory: films², the weights). A ranking model only:
+    it does not predict ratings (its rating columns stay empty)."""
 
     name = "ease"
     predicts_ratings = False
     val_metrics = ("val/ndcg@10", "val/recall@10")
 
-    def __init__(self, context: FoldContext, reg: float = 300.0, threshold: float = RELEVANCE_THRESHOLD):
+    def __init__(self, context: FoldContext, reg: float, threshold: float):
         super().__init__(context)
-        self.reg, self.threshold = reg, threshold
+        self.term = ItemItem(reg, threshold)
         self.register_buffer("weights", torch.zeros(self.n_items, self.n_items, dtype=torch.float64))
-        self.register_buffer("interactions", torch.zeros(self.n_users, self.n_items, dtype=torch.float64))
+        self.context = context
 
     def fit(self, context):
-        x = liked_matrix(context, self.threshold)
-        self.weights = torch.from_numpy(ease_weights(x, self.reg))
-        self.interactions = torch.from_numpy(x)
+        self.term.fit(context)
+        self.weights = self.term.weights
         return self
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        """The fitted weights of a bundle, and the term rebuilt around it."""
+        loaded = super().load_state_dict(state_dict, *args, **kwargs)
+        self.term.fit(self.context, {"weights": self.weights.numpy()})
+        return loaded
 
     def predict(self, users, items):
         return np.full(len(users), np.nan)
 
     def rank_scores(self, users):
-        return (self.interactions[torch.as_tensor(users)] @ self.weights).numpy()
+        return self.term.score(torch.as_tensor(users)).numpy()

@@ -20,6 +20,7 @@ predict unseen ratings from the rest of the history, exactly as it is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,31 +63,37 @@ class Encoded:
 
 
 class HybridRecModel(nn.Module):
+    """The towers, their heads and the fold's frozen context (see the module docstring). Sized by
+    ``n_users``, ``n_items`` and ``content_dim``; ``mapping`` is a RatingMapping or a factory of one
+    (a Hydra partial: each member gets its own); the rest is the architecture (configs/model/hybrid.yaml)."""
+
     def __init__(
         self,
         n_users: int,
         n_items: int,
         content_dim: int,
-        mapping: RatingMapping,
-        hidden: int = 256,
-        depth: int = 2,
-        out_dim: int = 64,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        taper: bool = False,
-        content: bool = True,
-        id_emb_dim: int = 32,
-        implicit: bool = True,
-        explicit: bool = False,
-        liked: bool = False,
-        biases: bool = True,
-        scales: bool = False,
-        id_dropout: float = 0.0,
-        history_dropout: float = 0.0,
-        cold_start_rate: float = 0.0,
-        ranking: bool = False,
-        rank_scale_init: float = 10.0,
+        mapping: RatingMapping | Callable[[], RatingMapping],
+        *,
+        hidden: int,
+        depth: int,
+        out_dim: int,
+        dropout: float,
+        activation: str,
+        taper: bool,
+        content: bool,
+        id_emb_dim: int,
+        implicit: bool,
+        explicit: bool,
+        liked: bool,
+        biases: bool,
+        scales: bool,
+        id_dropout: float,
+        history_dropout: float,
+        cold_start_rate: float,
+        ranking: bool,
+        rank_scale_init: float,
     ):
+        mapping = mapping if isinstance(mapping, nn.Module) else mapping()
         super().__init__()
         if not content and id_emb_dim <= 0:
             raise ValueError("the model needs content embeddings or ID embeddings (id_emb_dim > 0)")

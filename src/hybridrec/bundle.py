@@ -1,9 +1,11 @@
 """Model bundles: everything needed to serve a trained model, with a checksummed manifest.
 
-A bundle folder holds the resolved config, the weights, the context the model was trained with
-(rating histories, frozen embeddings), the catalog and user metadata, and ``manifest.json`` listing
-each file's sha256. It is written to a temporary folder and renamed into place, so a bundle is
-either complete or absent; loading verifies every checksum first.
+A bundle folder holds the resolved config, the weights (the hybrid's members, or a baseline's
+fitted values), what the evidence terms learned that is costly to learn again, the blend weights,
+the context the model was trained with (rating histories, frozen embeddings), the catalog and user
+metadata, and ``manifest.json`` listing each file's sha256. It is written to a temporary folder and
+renamed into place, so a bundle is either complete or absent; loading verifies every checksum first
+and rebuilds the model without Lightning. Training writes bundles; inference only loads them.
 """
 
 from __future__ import annotations
@@ -29,12 +31,17 @@ from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
 from hybridrec.errors import HybridRecError
 from hybridrec.io import write_json
+from hybridrec.models.base import Recommender
+from hybridrec.models.blend import BlendWeights
+from hybridrec.models.ensemble import build_members
+from hybridrec.models.recommender import HybridRecommender, fit_evidence
 
 log = logging.getLogger(__name__)
 
-FORMAT = "hybridrec-bundle/1"
+FORMAT = "hybridrec-bundle/2"
 MANIFEST = "manifest.json"
 FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
+HYBRID_FILES = ("evidence.npz", "blend.json")  # the hybrid recommender's, beside FILES
 
 
 class BundleError(HybridRecError):
@@ -52,7 +59,7 @@ class Bundle:
     seen: Interactions  # every rating the model was trained on: what a user has already seen
     items: pd.DataFrame
     users: pd.DataFrame
-    model: object  # a Recommender, in eval mode
+    model: Recommender
 
     @property
     def bundle_id(self) -> str:
@@ -70,7 +77,7 @@ def _sha256(path: Path) -> str:
 def save_bundle(
     target: Path,
     cfg: DictConfig,
-    model: torch.nn.Module,
+    model: Recommender,
     context: FoldContext,
     seen: Interactions,
     items: pd.DataFrame,
@@ -82,7 +89,15 @@ def save_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        torch.save(model.state_dict(), tmp / "weights.pt")
+        files = FILES
+        if isinstance(model, HybridRecommender):
+            torch.save(model.nets.state_dict(), tmp / "weights.pt")
+            states = {f"{name}/{key}": v for name, t in model.terms.items() for key, v in t.state().items()}
+            np.savez(tmp / "evidence.npz", **states)
+            write_json(tmp / "blend.json", model.blend.as_dict())
+            files = FILES + HYBRID_FILES
+        else:
+            torch.save(model.state_dict(), tmp / "weights.pt")
         arrays = {
             "fit_users": context.fit.users,
             "fit_items": context.fit.items,
@@ -116,7 +131,7 @@ def save_bundle(
             "n_users": context.n_users,
             "n_items": context.n_items,
             "metrics": metrics or {},
-            "files": {name: _sha256(tmp / name) for name in FILES},
+            "files": {name: _sha256(tmp / name) for name in files},
         }
         write_json(tmp / MANIFEST, manifest)
         if target.exists():
@@ -166,9 +181,7 @@ def find_bundle(path: str | Path | None, search_root: str | Path) -> Path:
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Verify and load a bundle; the model is rebuilt from its config and weights."""
-    from hybridrec.config import instantiate
-
+    """Verify and load a bundle; the model is rebuilt from its config, weights and fitted evidence."""
     path = Path(path)
     manifest = verify_bundle(path)
     try:
@@ -194,9 +207,8 @@ def load_bundle(path: Path) -> Bundle:
         items["genres"] = items["genres"].map(lambda g: tuple(g.split("|")) if g else ())
         items["year"] = pd.to_numeric(items["year"], errors="coerce").astype("Int16")
         users = pd.read_csv(path / "users.csv", keep_default_na=False)
-        model = instantiate(config.model)(context=context)
-        model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
-        model.eval()
+        weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        model = _rebuild(path, config, context, weights)
     except BundleError:
         raise
     except Exception as err:  # a bundle that passed its checksums but cannot be rebuilt
@@ -204,30 +216,28 @@ def load_bundle(path: Path) -> Bundle:
     return Bundle(path, manifest, config, context, seen, items, users, model)
 
 
-def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = None) -> Path:
-    """The final fit: all ratings (less a validation carve-out when ``data.val_fraction`` > 0), saved as a bundle."""
-    from hybridrec.training import fit_fold
+def _rebuild(path: Path, config: DictConfig, context: FoldContext, weights: dict) -> Recommender:
+    """The hybrid recommender (members, fitted evidence, blend), or a baseline with its fitted values."""
+    from hybridrec.config import instantiate
 
-    output_dir = Path(cfg.paths.output_dir)
-    fitted = fit_fold(
-        cfg,
-        "all",
-        0,
-        embedder,
-        output_dir / "final",
-        run_name=output_dir.name,
-        fold_name=f"{output_dir.name}-final",
+    if "net" not in config.model:  # a baseline
+        model = instantiate(config.model)(context=context)
+        model.load_state_dict(weights)
+        model.eval()
+        return model
+    nets = build_members(
+        instantiate(config.model.net),
+        context,
+        int(config.model.members),
+        ranking=config.model.rank_weight > 0,
     )
-    dm = fitted.datamodule
-    metrics = {k: v for k, v in (cv_summary or {}).items() if k.endswith(("_mean", "_std"))}
-    metrics["final_val_score"] = fitted.val_score
-    return save_bundle(
-        output_dir / "bundle",
-        cfg,
-        fitted.model,
-        dm.context,
-        dm.train_interactions,
-        dm.data.items,
-        dm.data.users,
-        metrics,
-    )
+    nets.load_state_dict(weights)
+    nets.eval()
+    blend = BlendWeights.from_config(json.loads((path / "blend.json").read_text()))
+    saved = np.load(path / "evidence.npz")
+    states: dict[str, dict] = {}
+    for key in saved.files:
+        name, part = key.split("/", 1)
+        states.setdefault(name, {})[part] = saved[key]
+    terms, nearest = fit_evidence(instantiate(config.evidence), blend, context, states)
+    return HybridRecommender(nets, terms, nearest, blend)

@@ -1,0 +1,205 @@
+"""What every evidence term shares: its interface, who it is asked about, and ratings as sparse rows.
+
+A term is fitted on a fold's fitting ratings (``fit``), then, when it reads them, on the trained
+towers (``attach``), and is asked either for ratings (``rate``) or for list scores (``score``). Its
+``audience`` says whom it serves: users with fitting ratings (asked by user index), or users known
+only by a text (asked through their nearest known users, ``TextUsers``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+from hybridrec.data.context import FoldContext, Interactions
+
+if TYPE_CHECKING:
+    from hybridrec.models.ensemble import TowerEnsemble
+
+KNOWN, TEXT = "known", "text"  # audiences: users with fitting ratings; users known only by a text
+RATINGS, LISTS = "ratings", "lists"  # what a term adds to
+
+# A film-film matrix of this many films or fewer is kept dense (float32: 400 MB at the limit); larger
+# catalogs compute the rows they need when they need them.
+DENSE_ITEMS_MAX = 10_000
+
+
+@dataclass
+class TextUsers:
+    """Users known only by a text, described by their nearest known users: positions among the known
+    users (``NearestKnownUsers.known``) and the similarity weight of each (negatives count 0)."""
+
+    neighbours: torch.Tensor  # (n, k) long
+    weights: torch.Tensor  # (n, k) float
+
+    def __len__(self) -> int:
+        return len(self.neighbours)
+
+
+class EvidenceTerm:
+    """One source of evidence beside the towers. Subclasses set ``audience`` and ``kind``, and
+    implement ``rate`` (ratings) or ``score`` (lists)."""
+
+    audience: ClassVar[str]
+    kind: ClassVar[str]
+
+    def fit(self, context: FoldContext, state: dict[str, np.ndarray] | None = None) -> None:
+        """Learn from the fold's fitting ratings; ``state`` (read from a bundle) replaces what is
+        costly to learn."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What ``fit`` learned that is costly to learn again (saved in a bundle)."""
+        return {}
+
+    def attach(self, view: RecommenderView) -> None:
+        """Derive what depends on the trained towers (after every change of their weights)."""
+
+    def rate(self, users, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Ratings of aligned (user, film) pairs, or (``items`` None) of every film per user."""
+        raise NotImplementedError
+
+    def score(self, users) -> torch.Tensor:
+        """(n users, n films) list scores: higher means recommend first."""
+        raise NotImplementedError
+
+
+class RecommenderView:
+    """What a term may read of the recommender it joins: the towers, the known users (the order that
+    ``TextUsers`` positions refer to), and their blended ratings."""
+
+    towers: TowerEnsemble
+    known_users: torch.Tensor  # indexes of the users with fitting ratings, ascending
+
+    def rate_known_rows(self, users: torch.Tensor) -> torch.Tensor:
+        """(n, n films) ratings of known users (by index), as the recommender rates them."""
+        raise NotImplementedError
+
+
+class SparseRows:
+    """A (rows x columns) matrix in CSR form: each row's columns and one value per entry.
+    Memory: one index and one value per entry, plus one pointer per row."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int):
+        order = np.lexsort((cols, rows))
+        self.crow = torch.from_numpy(np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]))
+        self.col = torch.from_numpy(np.asarray(cols, dtype=np.int64)[order])
+        self.values = torch.from_numpy(np.asarray(values)[order])
+        self.n_rows, self.n_cols = n_rows, n_cols
+
+    def _entries(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(owner, entry): for every entry of the given rows, the position of its row in ``rows``."""
+        starts, ends = self.crow[rows], self.crow[rows + 1]
+        lengths = ends - starts
+        owner = torch.repeat_interleave(torch.arange(len(rows)), lengths)
+        first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+        return owner, starts[owner] + torch.arange(len(owner)) - first
+
+    def dense(self, rows: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """(len(rows), n_cols): the given rows written out, zero where a row has no entry
+        (``values``: other values per entry, in entry order)."""
+        values = self.values if values is None else values
+        owner, entry = self._entries(rows)
+        out = values.new_zeros(len(rows), self.n_cols)
+        out[owner, self.col[entry]] = values[entry]
+        return out
+
+    def mask(self, rows: torch.Tensor) -> torch.Tensor:
+        """(len(rows), n_cols) boolean: where the given rows have an entry."""
+        owner, entry = self._entries(rows)
+        out = torch.zeros(len(rows), self.n_cols, dtype=torch.bool)
+        out[owner, self.col[entry]] = True
+        return out
+
+    def columns(self, row: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(columns, values) of one row."""
+        lo, hi = int(self.crow[row]), int(self.crow[row + 1])
+        return self.col[lo:hi], self.values[lo:hi]
+
+    def weighted_sum(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(n, n_cols): for each i, the sum over j of ``weights[i, j]`` times row ``rows[i, j]``."""
+        n, k = rows.shape
+        owner, entry = self._entries(rows.reshape(-1))
+        out = torch.zeros(n, self.n_cols, dtype=weights.dtype)
+        contribution = self.values[entry].to(weights.dtype) * weights.reshape(-1)[owner]
+        return out.index_put_((owner // k, self.col[entry]), contribution, accumulate=True)
+
+
+def user_rows(fit: Interactions, values: np.ndarray, users: np.ndarray | None = None) -> SparseRows:
+    """The fitting ratings' ``values`` as sparse rows: one row per user, or per user of ``users``
+    (rows in that order; the other users' ratings are left out)."""
+    if users is None:
+        return SparseRows(fit.users, fit.items, values, fit.n_users, fit.n_items)
+    position = np.full(fit.n_users, -1)
+    position[users] = np.arange(len(users))
+    keep = position[fit.users] >= 0
+    return SparseRows(position[fit.users[keep]], fit.items[keep], values[keep], len(users), fit.n_items)
+
+
+def neighbour_means(
+    similarity: torch.Tensor,
+    rated: torch.Tensor | None,
+    values: torch.Tensor,
+    k: int,
+    shrinkage: float = 0.0,
+) -> torch.Tensor:
+    """For aligned rows (a film's ``similarity`` to every film, a user's ``rated`` mask and ``values``
+    over the films): the mean of ``values`` over the ``k`` films most similar among those rated,
+    weighted by similarity (positive ones only), over the weights' sum plus ``shrinkage`` (0 where
+    no rated film is similar). ``rated`` None: every column is a rated film."""
+    scores = similarity if rated is None else similarity.masked_fill(~rated, float("-inf"))
+    weights, films = scores.topk(min(k, scores.shape[1]), dim=1)
+    weights = weights.clamp_min(0.0)
+    total = weights.sum(1) + shrinkage
+    mean = (weights * values.gather(1, films)).sum(1) / total.clamp_min(1e-12)
+    return torch.where(total > 0, mean, torch.zeros_like(mean))
+
+
+def rated_film_means(
+    rows: SparseRows,
+    users: torch.Tensor,
+    items: torch.Tensor | None,
+    similarity_rows,
+    similarity_columns,
+    k: int,
+    shrinkage: float,
+    values: torch.Tensor | None = None,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """``neighbour_means`` over each user's rated films (``rows``: their values per film), for aligned
+    (user, film) pairs, or (``items`` None) for every film of each user's row.
+
+    ``similarity_rows(films)`` gives those films' similarity to every film; ``similarity_columns(films)``
+    every film's similarity to those films. Pairs are done a chunk at a time (memory: chunk x films);
+    a whole row reads the columns of the user's own films only (films x their films)."""
+    values = rows.values if values is None else values
+    if items is not None:
+        parts = [
+            neighbour_means(
+                similarity_rows(items[at : at + chunk]),
+                rows.mask(users[at : at + chunk]),
+                rows.dense(users[at : at + chunk], values),
+                k,
+                shrinkage,
+            )
+            for at in range(0, len(users), chunk)
+        ]
+        return torch.cat(parts) if parts else values.new_zeros(0)
+    means = values.new_zeros(len(users), rows.n_cols)
+    for row, user in enumerate(users.tolist()):
+        lo, hi = int(rows.crow[user]), int(rows.crow[user + 1])
+        if hi > lo:
+            films = rows.col[lo:hi]
+            means[row] = neighbour_means(
+                similarity_columns(films), None, values[lo:hi].expand(rows.n_cols, -1), k, shrinkage
+            )
+    return means
+
+
+def standardise(scores: torch.Tensor) -> torch.Tensor:
+    """Each row to mean 0 and std 1 (a constant row, e.g. an empty history, to zeros)."""
+    centred = scores - scores.mean(1, keepdim=True)
+    std = centred.std(1, keepdim=True)
+    return torch.where(std > 0, centred / std.clamp_min(1e-12), torch.zeros_like(centred))

@@ -1,0 +1,340 @@
+"""Each evidence term against a case computed by hand (loops and dense matrices, no shared code)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from hybridrec.data.context import Interactions, build_fold_context
+from hybridrec.data.splits import canonical_fold, cold_user_fold
+from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
+from hybridrec.models.evidence.biases import fit_biases
+from hybridrec.models.evidence.cold_baseline import ColdBaseline, item_baseline_ratings
+from hybridrec.models.evidence.cold_neighbours import ColdNeighbourRatings
+from hybridrec.models.evidence.item_item import ItemItem
+from hybridrec.models.evidence.item_knn import ItemKNN
+from hybridrec.models.evidence.nearest_users import NearestKnownUsers
+from hybridrec.models.evidence.text_neighbours import TextNeighbours
+from hybridrec.models.evidence.tower_residuals import TowerResiduals
+
+
+@pytest.fixture(scope="module")
+def context(movielens):
+    return build_fold_context(movielens, canonical_fold(movielens, 1).train, HashingEmbedder(dim=24))
+
+
+@pytest.fixture(scope="module")
+def cold_context(movielens):
+    """A protocol-B fold: some users have no fitting ratings."""
+    return build_fold_context(movielens, cold_user_fold(movielens, 1).train, HashingEmbedder(dim=24))
+
+
+def _dense(fit: Interactions, values=None) -> np.ndarray:
+    out = np.zeros((fit.n_users, fit.n_items))
+    out[fit.users, fit.items] = fit.ratings if values is None else values
+    return out
+
+
+def test_sparse_rows_write_out_and_sum_rows_as_dense_matrices():
+    rows, cols = np.array([2, 0, 2, 1, 0]), np.array([1, 3, 0, 2, 0])
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float32)
+    sparse = SparseRows(rows, cols, values, 4, 4)
+    dense = np.zeros((4, 4), dtype=np.float32)
+    dense[rows, cols] = values
+    asked = torch.tensor([2, 3, 0])
+    np.testing.assert_array_equal(sparse.dense(asked).numpy(), dense[[2, 3, 0]])
+    np.testing.assert_array_equal(sparse.mask(asked).numpy(), dense[[2, 3, 0]] != 0)
+    weights = torch.tensor([[0.5, 2.0], [1.0, 0.0]])
+    neighbours = torch.tensor([[0, 2], [3, 1]])
+    expected = weights.numpy()[:, :, None] * dense[neighbours.numpy()]
+    np.testing.assert_allclose(sparse.weighted_sum(neighbours, weights).numpy(), expected.sum(1))
+
+
+def test_item_item_is_ease_in_closed_form(context):
+    """EASE^R: B = I - P / diag(P) with P = (XᵀX + λI)⁻¹, zero diagonal; a user's scores are x_u B."""
+    term = ItemItem(reg=50.0, min_rating=4.0)
+    term.fit(context)
+    fit = context.fit
+    x = _dense(fit, (fit.ratings >= 4).astype(float))
+    precision = np.linalg.inv(x.T @ x + 50.0 * np.eye(fit.n_items))
+    weights = np.eye(fit.n_items) - precision / np.diag(precision)[None, :]
+    np.testing.assert_allclose(np.diag(weights), 0.0, atol=1e-12)
+    users = torch.arange(10)
+    np.testing.assert_allclose(term.score(users).numpy(), x[:10] @ weights, atol=1e-9)
+    restored = ItemItem(reg=50.0, min_rating=4.0)
+    restored.fit(context, term.state())  # a bundle's saved weights replace the inverse
+    np.testing.assert_array_equal(restored.score(users).numpy(), term.score(users).numpy())
+
+
+def _knn_by_hand(context, user: int, item: int, k: int, shrinkage: float) -> float:
+    """KNNBaseline's rating of one pair, straight from its definition: loops, no matrices."""
+    fit = context.fit
+    user_bias, item_bias = fit_biases(context, 15.0, 10.0)
+
+    def baseline(u, i):
+        return context.global_mean + user_bias[u] + item_bias[i]
+
+    residuals: dict[int, dict[int, float]] = {}  # film -> {rater: residual}
+    for u, i, r in zip(fit.users, fit.items, fit.ratings, strict=True):
+        residuals.setdefault(int(i), {})[int(u)] = float(r) - baseline(u, i)
+
+    def similarity(i, j):
+        common = set(residuals.get(i, {})) & set(residuals.get(j, {}))
+        num = sum(residuals[i][u] * residuals[j][u] for u in common)
+        den = math.sqrt(sum(residuals[i][u] ** 2 for u in common) * sum(residuals[j][u] ** 2 for u in common))
+        n = max(len(common) - 1, 0)
+        return 0.0 if den == 0 else num / den * n / (n + shrinkage)
+
+    rated = [j for j, raters in residuals.items() if user in raters and j != item]
+    nearest = sorted(((similarity(item, j), residuals[j][user]) for j in rated), reverse=True)[:k]
+    positive = [(s, r) for s, r in nearest if s > 0]
+    shift = sum(s * r for s, r in positive) / sum(s for s, _ in positive) if positive else 0.0
+    return baseline(user, item) + shift
+
+
+def test_item_knn_follows_its_definition(context):
+    term = ItemKNN(k=5, shrinkage=10.0, reg_user=15.0, reg_item=10.0)
+    term.fit(context)
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, context.n_users, 25)
+    items = rng.integers(0, context.n_items, 25)
+    pairs = term.rate(torch.from_numpy(users), torch.from_numpy(items)).numpy()
+    rows = term.rate(torch.from_numpy(users)).numpy()  # every film of each user's row
+    for n, (user, item) in enumerate(zip(users, items, strict=True)):
+        expected = _knn_by_hand(context, user, item, 5, 10.0)
+        assert pairs[n] == pytest.approx(expected, abs=1e-9)
+        assert rows[n, item] == pytest.approx(expected, abs=1e-9)
+
+
+def test_item_knn_matches_surprise(context):
+    surprise = pytest.importorskip("surprise")
+    import pandas as pd
+
+    fit = context.fit
+    frame = pd.DataFrame({"user": fit.users, "item": fit.items, "rating": fit.ratings})
+    trainset = surprise.Dataset.load_from_df(
+        frame, surprise.Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
+    reference = surprise.KNNBaseline(
+        k=20,
+        sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": 100},
+        bsl_options={"method": "als", "reg_i": 10, "reg_u": 15, "n_epochs": 10},
+        verbose=False,
+    ).fit(trainset)
+    term = ItemKNN(k=20, shrinkage=100.0, reg_user=15.0, reg_item=10.0)
+    term.fit(context)
+    # pairs the user has not rated (on those Surprise counts the film as its own nearest neighbour)
+    seen = set(zip(fit.users.tolist(), fit.items.tolist(), strict=True))
+    pairs = [
+        (u, i) for u in np.unique(fit.users)[:40] for i in np.unique(fit.items)[:40] if (u, i) not in seen
+    ]
+    expected = [reference.predict(u, i, clip=False).est for u, i in pairs]
+    users, items = np.array(pairs).T
+    ours = term.rate(torch.from_numpy(users), torch.from_numpy(items)).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+
+
+class _Towers:
+    """Stand-in towers: a fixed rating per pair and fixed film vectors."""
+
+    def __init__(self, n_items: int, seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        self.n_items = n_items
+        vectors = torch.randn(n_items, 6, generator=generator)
+        self.vectors = vectors / vectors.norm(dim=1, keepdim=True)
+
+    def rate(self, users, items):
+        return 3.0 + 0.01 * ((users * 7 + items * 3) % 50).float()
+
+    def item_rating_vectors(self):
+        return self.vectors
+
+
+@pytest.mark.parametrize("space", ["towers", "ratings"])
+def test_tower_residuals_average_the_towers_errors_on_the_most_similar_rated_films(context, space):
+    """Per pair: the towers' errors on the k rated films most like the film asked, weighted by the
+    positive similarities over their sum plus the shrinkage; the same on a whole row."""
+    k, shrinkage = 4, 0.5
+    term = TowerResiduals(k, shrinkage, space, similarity_shrinkage=100.0, reg_user=15.0, reg_item=10.0)
+    term.fit(context)
+    towers = _Towers(context.n_items)
+    term.attach(SimpleNamespace(towers=towers))
+    fit = context.fit
+    errors = _dense(
+        fit, fit.ratings - towers.rate(torch.from_numpy(fit.users), torch.from_numpy(fit.items)).numpy()
+    )
+    if space == "towers":
+        similarity = (towers.vectors @ towers.vectors.T).numpy()
+        np.fill_diagonal(similarity, 0.0)
+    else:
+        knn = ItemKNN(k, 100.0, 15.0, 10.0)
+        knn.fit(context)
+        similarity = knn.similarity.float().numpy()
+    users = np.arange(context.n_users)
+    items = (users * 7) % context.n_items
+    expected = np.zeros(len(users))
+    for row, (user, item) in enumerate(zip(users, items, strict=True)):
+        films = fit.items[fit.users == user]
+        nearest = films[np.argsort(-similarity[item, films], kind="stable")[:k]]
+        weights = np.clip(similarity[item, nearest], 0, None)
+        expected[row] = (weights * errors[user, nearest]).sum() / (weights.sum() + shrinkage)
+    assert np.abs(expected).max() > 0.05
+    got = term.rate(torch.from_numpy(users), torch.from_numpy(items)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    rows = term.rate(torch.from_numpy(users[:5])).numpy()
+    np.testing.assert_allclose(rows[np.arange(5), items[:5]], expected[:5], atol=1e-5)
+
+
+def test_tower_residuals_read_similarity_rows_when_the_catalog_is_too_big_to_hold(context, monkeypatch):
+    """Above the dense catalog size, the similarity rows are computed as asked: the same numbers."""
+    import hybridrec.models.evidence.tower_residuals as module
+
+    term = TowerResiduals(4, 0.5, "towers", 100.0, 15.0, 10.0)
+    term.fit(context)
+    view = SimpleNamespace(towers=_Towers(context.n_items))
+    term.attach(view)
+    users = torch.arange(context.n_users)
+    items = (users * 7) % context.n_items
+    dense = term.rate(users, items), term.rate(users[:3])
+    monkeypatch.setattr(module, "DENSE_ITEMS_MAX", 0)
+    term.attach(view)
+    torch.testing.assert_close(term.rate(users, items), dense[0])
+    torch.testing.assert_close(term.rate(users[:3]), dense[1])
+
+
+def _cosine_neighbours(keys: np.ndarray, known: np.ndarray, text: np.ndarray, k: int):
+    unit = keys / np.linalg.norm(keys, axis=1, keepdims=True)
+    similarity = unit[known] @ (text / np.linalg.norm(text))
+    nearest = np.argsort(-similarity, kind="stable")[:k]
+    return nearest, np.clip(similarity[nearest], 0, None)
+
+
+def test_nearest_known_users_by_text_cosine(cold_context):
+    finder = NearestKnownUsers(k=5, space="text")
+    finder.fit(cold_context)
+    demographic = torch.from_numpy(cold_context.embeddings.user_demographic)
+    finder.attach(SimpleNamespace(towers=SimpleNamespace(user_demographic=demographic)))
+    known = np.flatnonzero(cold_context.user_known)
+    np.testing.assert_array_equal(finder.known.numpy(), known)
+    texts = cold_context.embeddings.user_demographic[~cold_context.user_known][:3]
+    found = finder.find(torch.from_numpy(texts))
+    for row, text in enumerate(texts):
+        nearest, weights = _cosine_neighbours(cold_context.embeddings.user_demographic, known, text, 5)
+        assert set(found.neighbours[row].tolist()) == set(nearest.tolist())
+        np.testing.assert_allclose(np.sort(found.weights[row].numpy()), np.sort(weights), atol=1e-6)
+    with pytest.raises(ValueError, match="space"):
+        NearestKnownUsers(k=5, space="ids")
+
+
+def _neighbours_of(cold_context, k: int = 4) -> tuple[TextUsers, np.ndarray]:
+    """Three texts' nearest known users (by hand) and the known users' indexes."""
+    known = np.flatnonzero(cold_context.user_known)
+    texts = cold_context.embeddings.user_demographic[~cold_context.user_known][:3]
+    found = [_cosine_neighbours(cold_context.embeddings.user_demographic, known, t, k) for t in texts]
+    neighbours = torch.tensor(np.stack([n for n, _ in found]))
+    weights = torch.tensor(np.stack([w for _, w in found]), dtype=torch.float32)
+    return TextUsers(neighbours, weights), known
+
+
+def test_text_neighbours_sum_the_nearest_users_films_damped_by_their_activity(cold_context):
+    term = TextNeighbours(min_rating=4.0, damping=0.5)
+    term.fit(cold_context)
+    users, known = _neighbours_of(cold_context)
+    fit = cold_context.fit
+    counts = np.bincount(fit.users, minlength=cold_context.n_users)
+    liked = _dense(fit, (fit.ratings >= 4).astype(float)) / np.sqrt(np.maximum(counts, 1))[:, None]
+    expected = np.stack(
+        [w.numpy() @ liked[known[n.numpy()]] for n, w in zip(users.neighbours, users.weights, strict=True)]
+    )
+    np.testing.assert_allclose(term.score(users).numpy(), expected, atol=1e-5)
+
+
+def test_cold_baseline_moves_the_films_baseline_toward_the_nearest_users_deviations(cold_context):
+    shrinkage = 2.0
+    term = ColdBaseline(neighbour_shrinkage=shrinkage, reg_user=15.0, reg_item=10.0)
+    term.fit(cold_context)
+    users, known = _neighbours_of(cold_context)
+    fit = cold_context.fit
+    user_bias, item_bias = fit_biases(cold_context, 15.0, 10.0)
+    baseline = cold_context.global_mean + item_bias + user_bias[fit.users].mean()
+    rated = _dense(fit, np.ones(len(fit)))
+    deviations = (_dense(fit) - baseline) * rated
+    expected = np.stack(
+        [
+            baseline + (w @ deviations[known[n]]) / (w @ rated[known[n]] + shrinkage)
+            for n, w in zip(users.neighbours.numpy(), users.weights.numpy(), strict=True)
+        ]
+    )
+    np.testing.assert_allclose(term.rate(users).numpy(), expected, atol=1e-4)
+    alone = ColdBaseline(neighbour_shrinkage=None, reg_user=15.0, reg_item=10.0)
+    alone.fit(cold_context)
+    np.testing.assert_allclose(
+        alone.rate(users).numpy(), np.broadcast_to(baseline, expected.shape), atol=1e-5
+    )
+
+
+def test_cold_baseline_expects_the_user_bias_of_an_average_rating(context):
+    """Where raters of many films rate low, ``μ + b_i`` overrates a new user's films on average; the
+    baseline with E[b_u] over the ratings comes closer to the mean rating it is judged against."""
+    fit = context.fit
+    counts = np.bincount(fit.users, minlength=context.n_users)
+    heavy = counts[fit.users] > np.median(counts)  # the raters of many films: a star lower
+    ratings = np.clip(np.where(heavy, fit.ratings - 1.0, fit.ratings), 1, 5).astype(np.float32)
+    skewed = replace(
+        context,
+        fit=Interactions(fit.users, fit.items, ratings, context.n_users, context.n_items),
+        global_mean=float(ratings.mean()),
+    )
+    user_bias, item_bias = fit_biases(skewed, 15.0, 10.0)
+    baseline = item_baseline_ratings(skewed, 15.0, 10.0)
+    np.testing.assert_allclose(
+        baseline, skewed.global_mean + item_bias + user_bias[fit.users].mean(), rtol=1e-6
+    )
+    without = skewed.global_mean + item_bias
+    assert user_bias[fit.users].mean() < 0
+    error = lambda b: abs(b[fit.items].mean() - ratings.mean())  # noqa: E731
+    assert error(baseline) < error(without)
+
+
+def test_cold_neighbour_ratings_average_the_nearest_users_predicted_ratings(cold_context):
+    """By similarity; every known user alike when no neighbour is similar."""
+    known = torch.from_numpy(np.flatnonzero(cold_context.user_known))
+    predicted = torch.rand(
+        cold_context.n_users, cold_context.n_items, generator=torch.Generator().manual_seed(1)
+    )
+    view = SimpleNamespace(known_users=known, rate_known_rows=lambda users: 1 + 4 * predicted[users])
+    term = ColdNeighbourRatings()
+    term.attach(view)
+    users = TextUsers(torch.tensor([[0, 3, 5], [2, 2, 7]]), torch.tensor([[0.5, 0.2, 0.3], [0.0, 0.0, 0.0]]))
+    rows = 1 + 4 * predicted[known]
+    expected_first = (0.5 * rows[0] + 0.2 * rows[3] + 0.3 * rows[5]) / 1.0
+    got = term.rate(users)
+    torch.testing.assert_close(got[0], expected_first)
+    torch.testing.assert_close(got[1], rows.mean(0))
+
+
+def test_rated_film_means_pairs_and_rows_agree():
+    """The pair path (a chunk of dense rows) and the row path (the user's own films) are one mean."""
+    rows = SparseRows(np.array([0, 0, 0, 1]), np.array([0, 2, 3, 1]), np.array([1.0, -2.0, 0.5, 3.0]), 2, 4)
+    similarity = torch.tensor(
+        [[0.0, 0.9, 0.4, -0.2], [0.9, 0.0, 0.1, 0.3], [0.4, 0.1, 0.0, 0.8], [-0.2, 0.3, 0.8, 0.0]],
+        dtype=torch.float64,
+    )
+    users, items = torch.tensor([0, 0, 1]), torch.tensor([1, 0, 2])
+    pairs = rated_film_means(rows, users, items, lambda f: similarity[f], lambda f: similarity[:, f], 2, 0.5)
+    # user 0 rated films 0, 2, 3 (values 1, -2, 0.5); film 1's two nearest among them: 0 (0.9), 3 (0.3)
+    assert pairs[0].item() == pytest.approx((0.9 * 1.0 + 0.3 * 0.5) / (1.2 + 0.5))
+    # film 0: nearest rated 2 (0.4), 3 (-0.2 → 0)
+    assert pairs[1].item() == pytest.approx(0.4 * -2.0 / (0.4 + 0.5))
+    assert pairs[2].item() == pytest.approx(0.1 * 3.0 / (0.1 + 0.5))
+    full = rated_film_means(
+        rows, users[:2], None, lambda f: similarity[f], lambda f: similarity[:, f], 2, 0.5
+    )
+    torch.testing.assert_close(full[0, 1], pairs[0])
+    torch.testing.assert_close(full[1, 0], pairs[1])
