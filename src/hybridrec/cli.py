@@ -72,7 +72,7 @@ def run_predict(cfg: DictConfig) -> None:
 
     from hybridrec.errors import InvalidInputError
     from hybridrec.inference.engine import load_engine
-    from hybridrec.service import RecommendationService
+    from hybridrec.service import RecommendationService, RecommendQuery
 
     has_user = cfg.user_id is not None
     if cfg.item_text is None or cfg.user_text is not None:
@@ -107,14 +107,7 @@ def run_predict(cfg: DictConfig) -> None:
         }
         _emit(cfg, payload, f"{_title(info)}: predicted rating {rating:.2f}")
         return
-    listed = service.recommend(
-        user_id=cfg.user_id,
-        user_text=cfg.user_text,
-        n=cfg.n,
-        exclude_seen=cfg.exclude_seen,
-        genres=cfg.genres,
-        explain=cfg.explain,
-    )
+    listed = service.recommend(RecommendQuery.of(cfg))
     rows = listed.rows()
     if cfg.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -3,7 +3,8 @@ user described in words, with explanations on request, and single predicted rati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 from hybridrec.errors import InvalidInputError
 from hybridrec.explain.base import Explainer, Explanation
@@ -26,6 +27,23 @@ class ExplainedList:
         return rows
 
 
+@dataclass(frozen=True)
+class RecommendQuery:
+    """What a list is asked for: a known user or a description, how many films, which genres."""
+
+    user_id: int | None
+    user_text: str | None
+    n: int
+    exclude_seen: bool
+    genres: object  # genre names: a list, or one comma-separated string, or None
+    explain: bool
+
+    @classmethod
+    def of(cls, values: Mapping) -> RecommendQuery:
+        """From any mapping holding the fields (a CLI config, a request body)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
 @dataclass
 class RecommendationService:
     """One engine (a loaded bundle) and the explainer its lists are explained by."""
@@ -39,21 +57,15 @@ class RecommendationService:
         if (user_id is None) == (user_text is None):
             raise InvalidInputError('give exactly one of user_id=<id> or user_text="<description>"')
 
-    def recommend(
-        self,
-        user_id: int | None = None,
-        user_text: str | None = None,
-        n: int = 10,
-        exclude_seen: bool = True,
-        genres=None,
-        explain: bool = False,
-    ) -> ExplainedList:
-        self.check_user_choice(user_id, user_text)
-        if user_id is not None:
-            result = self.engine.recommend(user_id, n=n, exclude_seen=exclude_seen, genres=genres)
+    def recommend(self, query: RecommendQuery) -> ExplainedList:
+        self.check_user_choice(query.user_id, query.user_text)
+        if query.user_id is not None:
+            result = self.engine.recommend(
+                query.user_id, n=query.n, exclude_seen=query.exclude_seen, genres=query.genres
+            )
         else:
-            result = self.engine.recommend_text(user_text, n=n, genres=genres)
-        if not explain or not result.items:
+            result = self.engine.recommend_text(query.user_text, n=query.n, genres=query.genres)
+        if not query.explain or not result.items:
             return ExplainedList(result)
         return ExplainedList(result, self.explain(result), self.explainer.name)
 

@@ -30,10 +30,10 @@ def wandb_logger(
     save_dir: str | Path,
     name: str,
     group: str,
-    project: str = "hybridrec",
-    entity: str | None = None,
-    offline: bool | None = None,
-    tags: list[str] | None = None,
+    project: str,
+    entity: str | None,
+    offline: bool | None,
+    tags: list[str],
     config: dict | None = None,
 ):
     """A W&B run for one fold, in the CV run's group; offline unless the user is logged in.

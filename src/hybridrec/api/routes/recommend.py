@@ -15,6 +15,7 @@ from hybridrec.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
+from hybridrec.service import RecommendQuery
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -53,15 +54,8 @@ async def recommend(request: Request, body: RecommendRequest) -> RecommendRespon
     service = request.app.state.service
     if body.user_text is not None:
         log.debug("recommend for user_text=%r", _short(body.user_text))
-    ask = dict(
-        user_id=body.user_id,
-        user_text=body.user_text,
-        n=body.n,
-        exclude_seen=body.exclude_seen,
-        genres=body.genres,
-        explain=body.explain,
-    )
+    query = RecommendQuery.of(body.model_dump())
     inline = body.user_id is not None and not body.explain  # a lookup: no embedding, no explainer call
-    listed = service.recommend(**ask) if inline else await run_in_threadpool(lambda: service.recommend(**ask))
+    listed = service.recommend(query) if inline else await run_in_threadpool(service.recommend, query)
     items = [RecommendedItem(**row) for row in listed.rows()]
     return RecommendResponse(items=items, cold_start=listed.result.cold_start, explainer=listed.explainer)
