@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,7 +30,9 @@ class RatingHistories(nn.Module):
         """Index the fitting ratings (aligned ``users``, ``items``)."""
         for side, rows, cols in (("user", users, items), ("item", items, users)):
             n_rows, n_cols = self.shapes[side]
-            order = torch.argsort(rows * n_cols + cols)
+            # numpy's argsort: two orders of magnitude faster than torch's here (each key is unique, so
+            # the order is the same)
+            order = torch.from_numpy(np.argsort((rows * n_cols + cols).cpu().numpy())).to(rows.device)
             crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
             crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
             setattr(self, f"{side}_crow", crow)
