@@ -13,6 +13,7 @@ import torch
 from hybridrec.data.context import Interactions, build_fold_context
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.embedders.queries import TextQuery
 from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
 from hybridrec.models.evidence.biases import fit_biases
 from hybridrec.models.evidence.cold_baseline import ColdBaseline, item_baseline_ratings
@@ -223,7 +224,7 @@ def test_nearest_known_users_by_text_cosine(cold_context):
     known = np.flatnonzero(cold_context.user_known)
     np.testing.assert_array_equal(finder.known.numpy(), known)
     texts = cold_context.embeddings.user_demographic[~cold_context.user_known][:3]
-    found = finder.find(torch.from_numpy(texts))
+    found = finder.find(TextQuery.from_vectors(texts))
     for row, text in enumerate(texts):
         nearest, weights = _cosine_neighbours(cold_context.embeddings.user_demographic, known, text, 5)
         assert set(found.neighbours[row].tolist()) == set(nearest.tolist())
@@ -239,7 +240,7 @@ def _neighbours_of(cold_context, k: int = 4) -> tuple[TextUsers, np.ndarray]:
     found = [_cosine_neighbours(cold_context.embeddings.user_demographic, known, t, k) for t in texts]
     neighbours = torch.tensor(np.stack([n for n, _ in found]))
     weights = torch.tensor(np.stack([w for _, w in found]), dtype=torch.float32)
-    return TextUsers(neighbours, weights), known
+    return TextUsers(TextQuery.from_vectors(texts), neighbours, weights), known
 
 
 def test_text_neighbours_sum_the_nearest_users_films_damped_by_their_activity(cold_context):
@@ -311,7 +312,11 @@ def test_cold_neighbour_ratings_average_the_nearest_users_predicted_ratings(cold
     view = SimpleNamespace(known_users=known, rate_known_rows=lambda users: 1 + 4 * predicted[users])
     term = ColdNeighbourRatings()
     term.attach(view)
-    users = TextUsers(torch.tensor([[0, 3, 5], [2, 2, 7]]), torch.tensor([[0.5, 0.2, 0.3], [0.0, 0.0, 0.0]]))
+    users = TextUsers(
+        TextQuery.from_vectors(np.zeros((2, 4))),
+        torch.tensor([[0, 3, 5], [2, 2, 7]]),
+        torch.tensor([[0.5, 0.2, 0.3], [0.0, 0.0, 0.0]]),
+    )
     rows = 1 + 4 * predicted[known]
     expected_first = (0.5 * rows[0] + 0.2 * rows[3] + 0.3 * rows[5]) / 1.0
     got = term.rate(users)

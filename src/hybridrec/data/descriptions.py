@@ -17,18 +17,33 @@ import pandas as pd
 
 # how people name each genre: literal forms first, then paraphrases that avoid the genre's own name
 GENRE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "Action": (("action films", "action movies"), ("shoot-'em-ups", "films full of car chases and explosions")),
+    "Action": (
+        ("action films", "action movies"),
+        ("shoot-'em-ups", "films full of car chases and explosions"),
+    ),
     "Adventure": (("adventure films", "adventures"), ("treasure hunts and daring quests", "swashbucklers")),
     "Animation": (("animated films", "animation"), ("cartoons", "Pixar and Disney drawings come to life")),
-    "Children's": (("children's films", "kids' movies"), ("family films for little ones", "films for the kids")),
+    "Children's": (
+        ("children's films", "kids' movies"),
+        ("family films for little ones", "films for the kids"),
+    ),
     "Comedy": (("comedies", "comedy films"), ("films that make me laugh", "anything funny")),
     "Crime": (("crime films", "crime dramas"), ("gangster pictures and heists", "mob stories")),
-    "Documentary": (("documentaries", "documentary films"), ("true stories filmed as they happened", "real-life films about real people")),
+    "Documentary": (
+        ("documentaries", "documentary films"),
+        ("true stories filmed as they happened", "real-life films about real people"),
+    ),
     "Drama": (("dramas", "serious dramas"), ("tearjerkers", "emotional, serious stories")),
     "Fantasy": (("fantasy films", "fantasy"), ("wizards, dragons and magic", "fairy tales")),
-    "Film-Noir": (("film noir", "noir films"), ("shadowy 1940s detective pictures", "hard-boiled private eyes and femmes fatales")),
+    "Film-Noir": (
+        ("film noir", "noir films"),
+        ("shadowy 1940s detective pictures", "hard-boiled private eyes and femmes fatales"),
+    ),
     "Horror": (("horror films", "horror movies"), ("scary movies", "slashers and monsters")),
-    "Musical": (("musicals", "musical films"), ("song-and-dance pictures", "films where everyone bursts into song")),
+    "Musical": (
+        ("musicals", "musical films"),
+        ("song-and-dance pictures", "films where everyone bursts into song"),
+    ),
     "Mystery": (("mysteries", "mystery films"), ("whodunits", "puzzles about who did it")),
     "Romance": (("romance", "romantic films"), ("love stories", "rom-coms and tender love affairs")),
     "Sci-Fi": (("science fiction", "sci-fi films"), ("space operas", "robots, aliens and the future")),
@@ -38,7 +53,12 @@ GENRE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 LOVE = ("I love {}", "I'm a big fan of {}", "Give me {} any day", "My favourites are {}", "I really enjoy {}")
 HATE = ("I can't stand {}", "I don't like {}", "{} are not for me", "please no {}", "I avoid {}")
-FILMS = ("I loved {}", "Films like {} are my favourites", "I really liked {}", "{} are the kind of films I like")
+FILMS = (
+    "I loved {}",
+    "Films like {} are my favourites",
+    "I really liked {}",
+    "{} are the kind of films I like",
+)
 STYLES = ("literal", "paraphrase", "films")  # how each of a user's phrasings names their tastes
 
 
@@ -57,7 +77,9 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def taste_genres(told: Told, genres_of: dict[int, tuple[str, ...]], liked_at: float = 4.0, disliked_at: float = 2.0):
+def taste_genres(
+    told: Told, genres_of: dict[int, tuple[str, ...]], liked_at: float = 4.0, disliked_at: float = 2.0
+):
     """(liked, disliked) genres of the told ratings: the most frequent among the films rated at or
     above ``liked_at`` (two at most), and among those at or below ``disliked_at`` that are not liked
     (one at most)."""
@@ -71,6 +93,11 @@ def taste_genres(told: Told, genres_of: dict[int, tuple[str, ...]], liked_at: fl
     top = [g for g, _ in sorted(liked.items(), key=lambda kv: (-kv[1], kv[0]))][:2]
     low = [g for g, _ in sorted(disliked.items(), key=lambda kv: (-kv[1], kv[0])) if g not in top][:1]
     return top, low
+
+
+def _words(genres: list[str], form: int, rng: np.random.Generator) -> list[str]:
+    """How each genre is named: literally (form 0) or by a paraphrase (form 1), one of two ways."""
+    return [GENRE_WORDS[g][form][int(rng.integers(2))] for g in genres]
 
 
 def _demographics(told: Told) -> str:
@@ -99,14 +126,13 @@ def describe(
     out = {}
     for style in STYLES:
         form = 0 if style == "literal" else 1
-        words = lambda gs: [GENRE_WORDS[g][form][int(rng.integers(2))] for g in gs]  # noqa: E731
         parts = []
         if style == "films" and named:
             parts.append(FILMS[int(rng.integers(len(FILMS)))].format(_join(named)) + ".")
         if liked:
-            parts.append(LOVE[int(rng.integers(len(LOVE)))].format(_join(words(liked))) + ".")
+            parts.append(LOVE[int(rng.integers(len(LOVE)))].format(_join(_words(liked, form, rng))) + ".")
         if disliked:
-            hate = HATE[int(rng.integers(len(HATE)))].format(_join(words(disliked)))
+            hate = HATE[int(rng.integers(len(HATE)))].format(_join(_words(disliked, form, rng)))
             parts.append(hate[0].upper() + hate[1:] + ".")
         if style != "films" and named and rng.random() < 0.5:
             parts.append(FILMS[int(rng.integers(len(FILMS)))].format(_join(named)) + ".")
@@ -118,9 +144,7 @@ def describe(
     return out
 
 
-def describe_users(
-    told: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, seed: int
-) -> pd.DataFrame:
+def describe_users(told: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, seed: int) -> pd.DataFrame:
     """A description per style for every user of ``told`` (user_id, item_id, rating rows)."""
     titles = dict(zip(items["item_id"].to_numpy().tolist(), items["display_title"], strict=True))
     genres_of = dict(zip(items["item_id"].to_numpy().tolist(), items["genres"], strict=True))

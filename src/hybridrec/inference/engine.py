@@ -17,6 +17,7 @@ import pandas as pd
 from hybridrec.bundle import Bundle, BundleError
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.movielens import IdIndex
+from hybridrec.embedders.queries import TextQuery, TitleFinder, build_text_query
 from hybridrec.errors import InvalidInputError, UnknownIdError
 from hybridrec.metrics import top_k
 
@@ -86,6 +87,7 @@ class RecommendationEngine:
         self._years = [None if pd.isna(y) else int(y) for y in items["year"].tolist()]
         self._item_genres = [tuple(gs) for gs in items["genres"]]
         self._item_vectors = None
+        self._title_finder: TitleFinder | None = None
 
     # --- the model's view of the catalog ------------------------------------------------------------
 
@@ -138,12 +140,20 @@ class RecommendationEngine:
             wanted.append(name)
         return np.any([self._genre_masks[g] for g in wanted], axis=0)
 
-    def _embed_text(self, text: str) -> np.ndarray:
+    def _check_reads_text(self) -> None:
         if self.embedder is None or not self.model.reads_text:
             raise InvalidInputError(
                 "this model cannot read free text (it was trained without content towers)"
             )
-        return self.embedder.embed([text])
+
+    def text_query(self, text: str) -> TextQuery:
+        """A user's words as the model reads them: embedded, split into likes and dislikes, the films
+        they name found in the catalog."""
+        self._check_reads_text()
+        if self._title_finder is None:
+            popularity = np.bincount(self._seen_items, minlength=self.n_items)
+            self._title_finder = TitleFinder(self._titles, popularity)
+        return build_text_query([text], self.embedder, self._title_finder)
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -160,7 +170,7 @@ class RecommendationEngine:
     def predict_text(self, user_text: str, item_id) -> float:
         text = self._check_text(user_text, "user_text")
         i = self.item_position(item_id)
-        ratings, _ = self.model.text_user_scores(self._embed_text(text))
+        ratings, _ = self.model.text_user_scores(self.text_query(text))
         return float(ratings[0, i])
 
     def score_new_item(self, item_text: str, user_id=None) -> float:
@@ -169,7 +179,8 @@ class RecommendationEngine:
         users = (
             np.arange(len(self.user_index)) if user_id is None else np.array([self.user_position(user_id)])
         )
-        return float(np.mean(self.model.text_item_ratings(self._embed_text(text), users)))
+        self._check_reads_text()
+        return float(np.mean(self.model.text_item_ratings(self.embedder.embed([text]), users)))
 
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, genres=None) -> RecommendationList:
         n = self._check_n(n)
@@ -191,9 +202,12 @@ class RecommendationEngine:
         n = self._check_n(n)
         text = self._check_text(user_text, "user_text")
         mask = self._genre_filter(genres)
-        ratings, rank = self.model.text_user_scores(self._embed_text(text))
-        top = self._top(np.asarray(rank[0], dtype=np.float64), n, mask)
-        return RecommendationList(self._describe(top, ratings[0][top], rank[0]), True, user_text=text)
+        query = self.text_query(text)
+        ratings, rank = self.model.text_user_scores(query)
+        rank = np.asarray(rank[0], dtype=np.float64)
+        rank[np.concatenate([query.named[0], query.named_disliked[0]])] = -np.inf  # seen, or refused
+        top = self._top(rank, n, mask)
+        return RecommendationList(self._describe(top, ratings[0][top], rank), True, user_text=text)
 
     def _top(self, rank: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
         if mask is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hybridrec.data.context import FoldContext
+from hybridrec.embedders.queries import TextQuery
 from hybridrec.errors import InvalidInputError
 
 
@@ -40,8 +41,8 @@ class Recommender:
         highest predicted ratings, so this may differ from ``predict``."""
         raise NotImplementedError
 
-    def text_user_scores(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(ratings, ranking scores), each (texts, films), for new users known by embedded texts."""
+    def text_user_scores(self, query: TextQuery) -> tuple[np.ndarray, np.ndarray]:
+        """(ratings, ranking scores), each (texts, films), for new users known by their own words."""
         raise UnsupportedQuery("this model cannot read free text (it was trained without content towers)")
 
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hybridrec.data.context import FoldContext
+from hybridrec.embedders.queries import TextQuery
 from hybridrec.models.base import Recommender
 from hybridrec.models.blend import TOWERS, BlendWeights
 from hybridrec.models.ensemble import TowerEnsemble
@@ -64,9 +65,16 @@ class HybridRecommender(Recommender, RecommenderView):
 
     # --- the parts and their blend -------------------------------------------------------------------
 
-    def text_users(self, texts: torch.Tensor) -> TextUsers | None:
-        """Users known by these embedded texts, described by their nearest known users."""
-        return None if self.nearest is None else self.nearest.find(texts)
+    def text_users(self, query: TextQuery) -> TextUsers:
+        """Users known by these texts, with their nearest known users (when a term reads them)."""
+        if self.nearest is None:
+            none = torch.zeros(len(query), 0)
+            return TextUsers(query, none.long(), none)
+        return self.nearest.find(query)
+
+    def _profile_users(self, users: torch.Tensor) -> TextUsers:
+        """Users without fitting ratings, known by their demographic profile's embedding."""
+        return self.text_users(TextQuery.from_vectors(self.towers.user_demographic[users].numpy()))
 
     def rating_parts(
         self, channel: str, users: torch.Tensor, items: torch.Tensor, names
@@ -79,7 +87,7 @@ class HybridRecommender(Recommender, RecommenderView):
             parts.update({name: self.terms[name].rate(users, items) for name in terms})
         elif terms:
             unique, rows = torch.unique(users, return_inverse=True)
-            text_users = self.text_users(self.towers.user_demographic[unique])
+            text_users = self._profile_users(unique)
             parts.update({name: self.terms[name].rate(text_users)[rows, items] for name in terms})
         return parts
 
@@ -88,10 +96,9 @@ class HybridRecommender(Recommender, RecommenderView):
         parts = {TOWERS: self.towers.rank(users)}
         terms = [name for name in names if name != TOWERS]
         if terms:
-            asked = (
-                users if channel == "known_lists" else self.text_users(self.towers.user_demographic[users])
-            )
+            asked = users if channel == "known_lists" else self._profile_users(users)
             parts.update({name: self.terms[name].score(asked) for name in terms})
+            parts.update({f"{name}/confidence": self.terms[name].confidence(asked) for name in terms})
         return parts
 
     def _rated(self, channel: str, parts: Mapping[str, torch.Tensor], items) -> torch.Tensor:
@@ -113,6 +120,9 @@ class HybridRecommender(Recommender, RecommenderView):
             return parts[TOWERS]
         evidence = 0.0
         for name, weight in terms.items():
+            confidence = parts.get(f"{name}/confidence")
+            if confidence is not None:
+                weight = weight * confidence.unsqueeze(1)
             evidence = evidence + weight * standardise(parts[name].float())
         return self.blend.channel(channel).get(TOWERS, 0.0) * standardise(parts[TOWERS]) + evidence
 
@@ -144,18 +154,19 @@ class HybridRecommender(Recommender, RecommenderView):
                 )
         return scores.numpy()
 
-    def text_user_scores(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        texts = torch.as_tensor(content, dtype=torch.float32)
-        ratings, rank = self.towers.text_users(texts)
-        text_users = self.text_users(texts)
-        ratings = {
+    def text_user_scores(self, query: TextQuery) -> tuple[np.ndarray, np.ndarray]:
+        ratings, rank = self.towers.text_users(torch.from_numpy(query.vectors))
+        text_users = self.text_users(query)
+        rated = {
             TOWERS: ratings,
             **{n: self.terms[n].rate(text_users) for n in self.blend.terms("text_ratings")},
         }
-        rank = {TOWERS: rank, **{n: self.terms[n].score(text_users) for n in self.blend.terms("text_lists")}}
-        return clip_ratings(self._rated("text_ratings", ratings, slice(None))).numpy(), self._listed(
-            "text_lists", rank
-        ).numpy()
+        listed = {TOWERS: rank}
+        for name in self.blend.terms("text_lists"):
+            listed[name] = self.terms[name].score(text_users)
+            listed[f"{name}/confidence"] = self.terms[name].confidence(text_users)
+        ratings = clip_ratings(self._rated("text_ratings", rated, slice(None)))
+        return ratings.numpy(), self._listed("text_lists", listed).numpy()
 
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
         ratings = self.towers.rate_new_items(

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from hybridrec.data.context import FoldContext, Interactions
+from hybridrec.embedders.queries import TextQuery
 
 if TYPE_CHECKING:
     from hybridrec.models.ensemble import TowerEnsemble
@@ -29,9 +30,11 @@ DENSE_ITEMS_MAX = 10_000
 
 @dataclass
 class TextUsers:
-    """Users known only by a text, described by their nearest known users: positions among the known
-    users (``NearestKnownUsers.known``) and the similarity weight of each (negatives count 0)."""
+    """Users known only by a text: the text as read (``TextQuery``), and their nearest known users,
+    as positions among the known users (``NearestKnownUsers.known``) with the similarity weight of
+    each (negatives count 0)."""
 
+    query: TextQuery
     neighbours: torch.Tensor  # (n, k) long
     weights: torch.Tensor  # (n, k) float
 
@@ -64,6 +67,11 @@ class EvidenceTerm:
     def score(self, users) -> torch.Tensor:
         """(n users, n films) list scores: higher means recommend first."""
         raise NotImplementedError
+
+    def confidence(self, users) -> torch.Tensor | None:
+        """(n users,) how much of the term's weight each user's scores deserve (None: all of it);
+        a term reading a user's text says how much the text told it."""
+        return None
 
 
 class RecommenderView:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from hybridrec.data.context import FoldContext
+from hybridrec.embedders.queries import TextQuery
 from hybridrec.models.evidence.base import RecommenderView, TextUsers
 
 SPACES = ("text", "towers")
@@ -41,8 +42,9 @@ class NearestKnownUsers:
     def _keys(self, texts: torch.Tensor) -> torch.Tensor:
         return self.towers.text_keys(texts) if self.space == "towers" else texts
 
-    def find(self, texts: torch.Tensor, chunk: int = 1024) -> TextUsers:
-        """The nearest known users of each of ``texts`` (embedded texts)."""
+    def find(self, query: TextQuery, chunk: int = 1024) -> TextUsers:
+        """The nearest known users of each text of ``query`` (by its whole text's embedding)."""
+        texts = torch.from_numpy(query.vectors)
         k = min(self.k, len(self.keys))
         known = F.normalize(self.keys, dim=1, eps=1e-8)
         neighbours, weights = [], []
@@ -52,5 +54,5 @@ class NearestKnownUsers:
             neighbours.append(rows)
             weights.append(nearest.clamp_min(0.0))
         if not neighbours:
-            return TextUsers(torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k))
-        return TextUsers(torch.cat(neighbours), torch.cat(weights))
+            return TextUsers(query, torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k))
+        return TextUsers(query, torch.cat(neighbours), torch.cat(weights))
