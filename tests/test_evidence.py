@@ -13,7 +13,7 @@ import torch
 from hybridrec.data.context import Interactions, build_fold_context
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
-from hybridrec.embedders.queries import TextQuery
+from hybridrec.data.queries import TextQuery
 from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
 from hybridrec.models.evidence.biases import fit_biases
 from hybridrec.models.evidence.cold_baseline import ColdBaseline, item_baseline_ratings

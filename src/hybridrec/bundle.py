@@ -200,12 +200,13 @@ def load_bundle(path: Path) -> Bundle:
                 user_demographic=arrays["emb_user_demographic"],
                 item=arrays["emb_item"],
             )
-        context = FoldContext(fit=fit, embeddings=embeddings, global_mean=float(arrays["global_mean"]))
         items = pd.read_csv(
             path / "items.csv", keep_default_na=False, dtype={"title": str, "display_title": str}
         )
         items["genres"] = items["genres"].map(lambda g: tuple(g.split("|")) if g else ())
         items["year"] = pd.to_numeric(items["year"], errors="coerce").astype("Int16")
+        catalog = items.sort_values(ITEM_COL, ignore_index=True)
+        context = FoldContext(fit, embeddings, float(arrays["global_mean"]), catalog)
         users = pd.read_csv(path / "users.csv", keep_default_na=False)
         weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         model = _rebuild(path, config, context, weights)

@@ -116,6 +116,15 @@ class FoldContext:
     fit: Interactions
     embeddings: ProfileEmbeddings | None
     global_mean: float
+    items: pd.DataFrame | None = None  # the catalog (title, year, genres) in item-index order
+
+    @property
+    def titles(self) -> list[str]:
+        return self.items["display_title"].tolist()
+
+    def genre_matrix(self, genres: list[str]) -> np.ndarray:
+        """(films, genres) 0/1: which of ``genres`` each film has."""
+        return np.array([[g in gs for g in genres] for gs in self.items["genres"]], dtype=np.float32)
 
     @property
     def n_users(self) -> int:
@@ -148,4 +157,5 @@ def build_fold_context(
         if embedder is not None
         else None
     )
-    return FoldContext(fit=fit, embeddings=embeddings, global_mean=float(fit.ratings.mean()))
+    items = data.items.sort_values(ITEM_COL, ignore_index=True)
+    return FoldContext(fit=fit, embeddings=embeddings, global_mean=float(fit.ratings.mean()), items=items)

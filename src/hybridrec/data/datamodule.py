@@ -13,19 +13,23 @@ import copy
 import logging
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from hybridrec.constants import USER_COL
 from hybridrec.data.context import FoldContext, Interactions, build_fold_context
 from hybridrec.data.dataset import DatasetSource, load_dataset
+from hybridrec.data.described import DescribedUsers, described_user_fold
 from hybridrec.data.movielens import MovieLens
 from hybridrec.data.profiles import ProfileConfig
+from hybridrec.data.queries import TextQuery, TitleFinder, build_text_query
 from hybridrec.data.splits import Split, canonical_fold, carve_validation, cold_user_fold, full_data
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("canonical", "cold_users", "all")
+PROTOCOLS = ("canonical", "cold_users", "described_users", "all")
 
 
 def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
@@ -105,6 +109,7 @@ class MovieLensDataModule(L.LightningDataModule):
         eval_batch_size: int,
         seed: int,
         embedder,
+        splits_dir: str,
     ):
         super().__init__()
         if protocol not in PROTOCOLS:
@@ -115,6 +120,11 @@ class MovieLensDataModule(L.LightningDataModule):
         self.val_fraction = val_fraction
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.embedder = embedder
+        self.splits_dir = splits_dir
+        self.described: dict[str, tuple[np.ndarray, TextQuery]] | None = (
+            None  # protocol C: style -> users, words
+        )
+        self.told: Interactions | None = None  # protocol C: the ratings the users told
         self.data: MovieLens | None = None
         self.split: Split | None = None
         self.context: FoldContext | None = None
@@ -126,11 +136,28 @@ class MovieLensDataModule(L.LightningDataModule):
         if self.context is not None:
             return
         self.data = load_dataset(self.source)
-        self.split = make_split(self.data, self.protocol, self.fold)
+        described = None
+        if self.protocol == "described_users":
+            self.split, described = described_user_fold(self.data, self.fold, self.splits_dir)
+        else:
+            self.split = make_split(self.data, self.protocol, self.fold)
         fit, val = carve_validation(
             self.split.train, self.val_fraction, self.seed, by_user=self.split.is_cold
         )
         self._set_ratings(fit, val)
+        if described is not None:
+            self._read_descriptions(described)
+
+    def _read_descriptions(self, described: DescribedUsers) -> None:
+        """Protocol C: each style's descriptions as the model reads them (embedded with the fold's
+        embedder, the films they name found in the catalog)."""
+        self.told = Interactions.from_frame(self.data, described.told)
+        popularity = np.bincount(self.context.fit.items, minlength=self.context.n_items)
+        titles = TitleFinder(self.context.titles, popularity)
+        self.described = {}
+        for style, group in described.descriptions.groupby("style", sort=False):
+            users = self.data.user_index.to_index(group[USER_COL].to_numpy())
+            self.described[style] = (users, build_text_query(group["text"].tolist(), self.embedder, titles))
 
     def _set_ratings(self, fit: pd.DataFrame, val: pd.DataFrame) -> None:
         self.fit_ratings, self.val_ratings = fit, val

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 # how people name each genre: literal forms first, then paraphrases that avoid the genre's own name
-GENRE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+GENRE_PHRASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Action": (
         ("action films", "action movies"),
         ("shoot-'em-ups", "films full of car chases and explosions"),
@@ -85,7 +85,7 @@ def taste_genres(
     (one at most)."""
     liked, disliked = Counter(), Counter()
     for item, rating in zip(told.items, told.ratings, strict=True):
-        genres = [g for g in genres_of[int(item)] if g in GENRE_WORDS]
+        genres = [g for g in genres_of[int(item)] if g in GENRE_PHRASES]
         if rating >= liked_at:
             liked.update(genres)
         elif rating <= disliked_at:
@@ -97,7 +97,7 @@ def taste_genres(
 
 def _words(genres: list[str], form: int, rng: np.random.Generator) -> list[str]:
     """How each genre is named: literally (form 0) or by a paraphrase (form 1), one of two ways."""
-    return [GENRE_WORDS[g][form][int(rng.integers(2))] for g in genres]
+    return [GENRE_PHRASES[g][form][int(rng.integers(2))] for g in genres]
 
 
 def _demographics(told: Told) -> str:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
+from hybridrec.evaluation.described import described_metrics
 from hybridrec.evaluation.fold_workers import map_folds
 from hybridrec.evaluation.report import markdown_table, summarize_folds, write_cv_summary
 from hybridrec.io import atomic_write
@@ -47,13 +48,15 @@ def run_name(cfg: DictConfig) -> str:
     return Path(cfg.paths.output_dir).name
 
 
-def evaluate_model(model: Recommender, dm: MovieLensDataModule) -> tuple[dict, np.ndarray]:
+def evaluate_model(
+    model: Recommender, dm: MovieLensDataModule, read_text: bool = True
+) -> tuple[dict, pd.DataFrame]:
     """Test metrics of a fitted model on its fold (``test/rmse``, ``test/ndcg@10`` …; films of the
-    whole training part excluded from the lists), and its test predictions."""
-    return split_metrics(model, dm.train_interactions, dm.test, "test")
-
-
-def write_predictions(dm: MovieLensDataModule, predictions: np.ndarray, path: Path) -> pd.DataFrame:
+    whole training part excluded from the lists; protocol C: ``evaluation.described``), and its test
+    predictions."""
+    if dm.described is not None:
+        return described_metrics(model, dm, read_text)
+    metrics, predictions = split_metrics(model, dm.train_interactions, dm.test, "test")
     frame = pd.DataFrame(
         {
             USER_COL: dm.data.user_index.to_id(dm.test.users),
@@ -62,8 +65,7 @@ def write_predictions(dm: MovieLensDataModule, predictions: np.ndarray, path: Pa
             PREDICTION_COL: np.round(predictions, 6),
         }
     )
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-    return frame
+    return metrics, frame
 
 
 def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[str, dict]:
@@ -96,7 +98,7 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     """Fit and evaluate the model and the baselines on one fold; write its predictions and history."""
     name = run_name(cfg)
     fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
-    predicted: dict[str, np.ndarray] = {}
+    predicted: dict[str, pd.DataFrame] = {}
 
     def evaluate(model, dm):
         metrics, predicted["test"] = evaluate_model(model, dm)
@@ -112,7 +114,8 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         fold_name=f"{name}-fold{fold}",
         evaluate=evaluate,
     )
-    predictions = write_predictions(fitted.datamodule, predicted["test"], fold_dir / "test_predictions.csv")
+    predictions = predicted["test"]
+    atomic_write(fold_dir / "test_predictions.csv", lambda tmp: predictions.to_csv(tmp, index=False))
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
     if history is not None:
         atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
@@ -127,6 +130,9 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     if fitted.blend is not None:
         row["blend"] = fitted.blend.as_dict()
     baselines = run_baselines(cfg, fitted.datamodule, fold)
+    if fitted.datamodule.described is not None and fitted.model.reads_text:  # protocol C: the words' worth
+        metrics, _ = evaluate_model(fitted.model, fitted.datamodule, read_text=False)
+        baselines[f"{fitted.model.name}_demographics_only"] = {"fold": fold, **metrics}
     monitored = cfg.monitor.metric
     validation = f"{monitored} {row[monitored]:.4f}" if monitored in row else "no validation carved"
     log.info(
@@ -157,8 +163,9 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
             baseline_rows.setdefault(baseline, []).append(baseline_row)
     histories = {o.row["fold"]: o.history for o in outcomes if o.history is not None}
     predictions = [o.predictions for o in outcomes]
-    ranking_keys = [k for k in rows[0] if k.startswith("test/") and "@" in k]
-    keys = ["test/rmse", "test/mae", *ranking_keys, *VALIDATION_KEYS]
+    ranking_keys = [k for k in rows[0] if k.startswith("test/") and "@" in k and k.count("/") == 1]
+    per_phrasing = [k for k in rows[0] if k.startswith("test/") and k.count("/") == 2]  # protocol C
+    keys = ["test/rmse", "test/mae", *ranking_keys, *per_phrasing, *VALIDATION_KEYS]
     summary = summarize_folds(rows, keys)
     baselines = {b: {**summarize_folds(r, keys), "folds": r} for b, r in baseline_rows.items()}
     payload = {

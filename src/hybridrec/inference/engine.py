@@ -17,7 +17,7 @@ import pandas as pd
 from hybridrec.bundle import Bundle, BundleError
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.movielens import IdIndex
-from hybridrec.embedders.queries import TextQuery, TitleFinder, build_text_query
+from hybridrec.data.queries import TextQuery, TitleFinder, build_text_query
 from hybridrec.errors import InvalidInputError, UnknownIdError
 from hybridrec.metrics import top_k
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hybridrec.data.context import FoldContext
-from hybridrec.embedders.queries import TextQuery
+from hybridrec.data.queries import TextQuery
 from hybridrec.errors import InvalidInputError
 
 

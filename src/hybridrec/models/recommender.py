@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from hybridrec.data.context import FoldContext
-from hybridrec.embedders.queries import TextQuery
+from hybridrec.data.queries import TextQuery
 from hybridrec.models.base import Recommender
 from hybridrec.models.blend import TOWERS, BlendWeights
 from hybridrec.models.ensemble import TowerEnsemble

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from hybridrec.data.context import FoldContext, Interactions
-from hybridrec.embedders.queries import TextQuery
+from hybridrec.data.queries import TextQuery
 
 if TYPE_CHECKING:
     from hybridrec.models.ensemble import TowerEnsemble

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from hybridrec.data.context import FoldContext
-from hybridrec.embedders.queries import TextQuery
+from hybridrec.data.queries import TextQuery
 from hybridrec.models.evidence.base import RecommenderView, TextUsers
 
 SPACES = ("text", "towers")

@@ -132,13 +132,17 @@ class TitleFinder:
 
 def build_text_query(texts: list[str], embedder, titles: TitleFinder | None) -> TextQuery:
     """Split, embed (one call: the whole texts, then the liking and disliking clauses of the texts
-    that dislike something) and find the films named."""
+    that dislike something) and find the films named. Without an embedder (a model that reads no
+    text) the vectors are zeros."""
     splits = [split_clauses(text) for text in texts]
     negative = [i for i, (_, disliked) in enumerate(splits) if disliked]
     extra = [". ".join(splits[i][0]) or texts[i] for i in negative] + [
         ". ".join(splits[i][1]) for i in negative
     ]
-    vectors = np.asarray(embedder.embed([*texts, *extra]), dtype=np.float32)
+    if embedder is None:
+        vectors = np.zeros((len(texts) + len(extra), 1), dtype=np.float32)
+    else:
+        vectors = np.asarray(embedder.embed([*texts, *extra]), dtype=np.float32)
     whole = vectors[: len(texts)]
     liked, disliked = whole.copy(), np.zeros_like(whole)
     liked[negative] = vectors[len(texts) : len(texts) + len(negative)]
