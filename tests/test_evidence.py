@@ -11,16 +11,18 @@ import pytest
 import torch
 
 from hybridrec.data.context import Interactions, build_fold_context
+from hybridrec.data.queries import TextQuery
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
-from hybridrec.data.queries import TextQuery
 from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
 from hybridrec.models.evidence.biases import fit_biases
 from hybridrec.models.evidence.cold_baseline import ColdBaseline, item_baseline_ratings
 from hybridrec.models.evidence.cold_neighbours import ColdNeighbourRatings
 from hybridrec.models.evidence.item_item import ItemItem
 from hybridrec.models.evidence.item_knn import ItemKNN
+from hybridrec.models.evidence.named_films import NamedFilms
 from hybridrec.models.evidence.nearest_users import NearestKnownUsers
+from hybridrec.models.evidence.text_match import TextMatch
 from hybridrec.models.evidence.text_neighbours import TextNeighbours
 from hybridrec.models.evidence.tower_residuals import TowerResiduals
 
@@ -343,3 +345,41 @@ def test_rated_film_means_pairs_and_rows_agree():
     )
     torch.testing.assert_close(full[0, 1], pairs[0])
     torch.testing.assert_close(full[1, 0], pairs[1])
+
+
+def test_text_match_scores_the_liked_clauses_against_the_disliked_ones(context):
+    """Cosine of the liking clauses to every film's text, minus the disliking ones'; confidence from
+    how far the best films stand out (none for a flat text, all for a peaked one)."""
+    term = TextMatch(dislike_weight=0.5, top=3, flat=1.0, peaked=3.0)
+    term.fit(context)
+    films = context.embeddings.item / np.linalg.norm(context.embeddings.item, axis=1, keepdims=True)
+    liked, disliked = films[[0, 5]], np.stack([films[7], np.zeros(films.shape[1])])
+    query = TextQuery(
+        ["a", "b"], liked, liked, disliked.astype(np.float32), [np.zeros(0, int)] * 2, [np.zeros(0, int)] * 2
+    )
+    users = TextUsers(query, torch.zeros(2, 0).long(), torch.zeros(2, 0))
+    expected = liked @ films.T - 0.5 * disliked @ films.T
+    np.testing.assert_allclose(term.score(users).numpy(), expected, atol=1e-5)
+    cosines = liked @ films.T
+    lift = (np.sort(cosines, axis=1)[:, -3:].mean(1) - cosines.mean(1)) / cosines.std(1, ddof=1)
+    np.testing.assert_allclose(term.confidence(users).numpy(), np.clip((lift - 1.0) / 2.0, 0, 1), atol=1e-4)
+
+
+def test_named_films_sum_the_similarity_to_the_films_named():
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    term = NamedFilms()
+    term.attach(SimpleNamespace(towers=SimpleNamespace(item_vectors=lambda: vectors.double())))
+    none = np.zeros(0, dtype=np.int64)
+    query = TextQuery(
+        ["x", "y"],
+        np.zeros((2, 1)),
+        np.zeros((2, 1)),
+        np.zeros((2, 1)),
+        [np.array([0, 1]), none],
+        [np.array([2]), none],
+    )
+    users = TextUsers(query, torch.zeros(2, 0).long(), torch.zeros(2, 0))
+    expected_first = (vectors[[0, 1]] @ vectors.T).sum(0) - vectors[2] @ vectors.T
+    torch.testing.assert_close(term.score(users)[0], expected_first)
+    torch.testing.assert_close(term.score(users)[1], torch.zeros(3))
+    torch.testing.assert_close(term.confidence(users), torch.tensor([1.0, 0.0]))

@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 
 from hybridrec.constants import ITEM_COL
 from hybridrec.data.context import build_fold_context
+from hybridrec.data.queries import TextQuery
 from hybridrec.data.splits import cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
-from hybridrec.data.queries import TextQuery
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.evidence.base import standardise
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
