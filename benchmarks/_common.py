@@ -8,6 +8,7 @@ import platform
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 

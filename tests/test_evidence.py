@@ -14,6 +14,7 @@ from hybridrec.data.context import Interactions, build_fold_context
 from hybridrec.data.queries import TextQuery
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.models.evidence.asked_genres import AskedGenres
 from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
 from hybridrec.models.evidence.biases import fit_biases
 from hybridrec.models.evidence.cold_baseline import ColdBaseline, item_baseline_ratings
@@ -383,3 +384,28 @@ def test_named_films_sum_the_similarity_to_the_films_named():
     torch.testing.assert_close(term.score(users)[0], expected_first)
     torch.testing.assert_close(term.score(users)[1], torch.zeros(3))
     torch.testing.assert_close(term.confidence(users), torch.tensor([1.0, 0.0]))
+
+
+def test_asked_genres_lift_the_films_of_the_genres_a_text_asks_for(context):
+    """A text asks for a genre as much as its cosine to the genre's embedded name exceeds the mean
+    over genres by more than the margin; films score the sum over their genres; refused genres count
+    against; confidence from the best genre's lift."""
+    term = AskedGenres(margin=0.05, dislike_weight=0.5, flat=0.0, sure=0.5)
+    term.fit(context)
+    names = list(context.embeddings.genre_names)
+    labels = context.embeddings.genres / np.linalg.norm(context.embeddings.genres, axis=1, keepdims=True)
+    liked = labels[[names.index("Horror")]] + 0.3 * labels[[names.index("Comedy")]]
+    disliked = labels[[names.index("Romance")]]
+    query = TextQuery(["t"], liked, liked, disliked, [np.zeros(0, int)], [np.zeros(0, int)])
+    users = TextUsers(query, torch.zeros(1, 0).long(), torch.zeros(1, 0))
+
+    def asked(vector):
+        cosines = labels @ (vector[0] / np.linalg.norm(vector[0]))
+        return np.clip(cosines - cosines.mean() - 0.05, 0, None), (cosines - cosines.mean()).max()
+
+    want, best = asked(liked)
+    refuse, _ = asked(disliked)
+    films = np.array([[g in gs for g in names] for gs in context.items["genres"]], dtype=float)
+    np.testing.assert_allclose(term.score(users).numpy()[0], films @ (want - 0.5 * refuse), atol=1e-5)
+    assert want[names.index("Horror")] > 0
+    assert term.confidence(users).item() == pytest.approx(min(best / 0.5, 1.0), abs=1e-5)

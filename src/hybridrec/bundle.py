@@ -114,6 +114,8 @@ def save_bundle(
                 emb_user=context.embeddings.user,
                 emb_user_demographic=context.embeddings.user_demographic,
                 emb_item=context.embeddings.item,
+                emb_genres=context.embeddings.genres,
+                genre_names=np.array(context.embeddings.genre_names),
                 embedder=np.array(context.embeddings.embedder),
             )
         np.savez(tmp / "context.npz", **arrays)
@@ -199,6 +201,8 @@ def load_bundle(path: Path) -> Bundle:
                 user=arrays["emb_user"],
                 user_demographic=arrays["emb_user_demographic"],
                 item=arrays["emb_item"],
+                genres=arrays["emb_genres"],
+                genre_names=tuple(str(g) for g in arrays["genre_names"]),
             )
         items = pd.read_csv(
             path / "items.csv", keep_default_na=False, dtype={"title": str, "display_title": str}

@@ -34,13 +34,17 @@ class ProfileEmbeddings:
     """Frozen content vectors of one fold, rows in the data set's user / item index order.
 
     ``user`` embeds each user's profile built from the given ratings; ``user_demographic`` embeds the
-    demographics-only profile (all a cold-start user has). All float32.
+    demographics-only profile (all a cold-start user has); ``genres`` embeds each genre's name (as
+    "<genre> films", in the order of ``genre_names``), what a text is read against to know which
+    genres it asks for. All float32.
     """
 
     embedder: str
     user: np.ndarray
     user_demographic: np.ndarray
     item: np.ndarray
+    genres: np.ndarray
+    genre_names: tuple[str, ...]
 
     @property
     def dim(self) -> int:
@@ -54,10 +58,12 @@ def embed_profiles(
     items = build_item_profiles(data.items)
     users = build_user_profiles(data.users, data.items, ratings, profile_config)
     demographics = build_demographic_profiles(data.users)
+    genres = tuple(g for g in data.genres if g != "unknown")
     texts = [
         *items.loc[data.item_index.ids],
         *users.loc[data.user_index.ids],
         *demographics.loc[data.user_index.ids],
+        *genre_labels(genres),
     ]
     vectors = embedder.embed(texts)
     n_items, n_users = data.n_items, data.n_users
@@ -65,8 +71,15 @@ def embed_profiles(
         embedder=embedder.name,
         item=vectors[:n_items],
         user=vectors[n_items : n_items + n_users],
-        user_demographic=vectors[n_items + n_users :],
+        user_demographic=vectors[n_items + n_users : n_items + 2 * n_users],
+        genres=vectors[n_items + 2 * n_users :],
+        genre_names=genres,
     )
+
+
+def genre_labels(genres) -> list[str]:
+    """How a genre's name is embedded: ``"Horror films"``."""
+    return [f"{genre} films" for genre in genres]
 
 
 @dataclass
