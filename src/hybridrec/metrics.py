@@ -140,15 +140,16 @@ class Scores(ScoresCatalog, Protocol):
 
 def split_metrics(
     model: Scores, seen: Interactions, split: Interactions, stage: str
-) -> tuple[dict, np.ndarray]:
+) -> tuple[dict, np.ndarray, RankingResult]:
     """``<stage>/rmse``, ``<stage>/mae`` (models that predict ratings) and the top-N metrics of the
-    model on ``split`` (films of ``seen`` excluded from lists), and its predictions (NaN for
-    ranking-only models)."""
+    model on ``split`` (films of ``seen`` excluded from lists), its predictions (NaN for
+    ranking-only models), and the lists with their per-user metrics."""
     if model.predicts_ratings:
         predictions = model.predict(split.users, split.items)
         rating = rating_metrics(predictions, split.ratings)
     else:
         predictions = np.full(len(split), np.nan)
         rating = {"rmse": float("nan"), "mae": float("nan")}
-    ranking = evaluate_ranking(model, seen, split).summary
-    return {metric_key(stage, name): value for name, value in {**rating, **ranking}.items()}, predictions
+    ranking = evaluate_ranking(model, seen, split)
+    metrics = {metric_key(stage, name): value for name, value in {**rating, **ranking.summary}.items()}
+    return metrics, predictions, ranking

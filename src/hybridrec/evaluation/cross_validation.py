@@ -48,15 +48,22 @@ def run_name(cfg: DictConfig) -> str:
     return Path(cfg.paths.output_dir).name
 
 
-def evaluate_model(
-    model: Recommender, dm: MovieLensDataModule, read_text: bool = True
-) -> tuple[dict, pd.DataFrame]:
+@dataclass
+class Evaluation:
+    """A fitted model's test results on its fold."""
+
+    metrics: dict  # test/rmse, test/ndcg@10, …
+    predictions: pd.DataFrame  # one row per test rating: user, item, rating, prediction
+    per_user: pd.DataFrame | None = None  # the list metrics of each evaluated user
+
+
+def evaluate_model(model: Recommender, dm: MovieLensDataModule, read_text: bool = True) -> Evaluation:
     """Test metrics of a fitted model on its fold (``test/rmse``, ``test/ndcg@10`` …; films of the
-    whole training part excluded from the lists; protocol C: ``evaluation.described``), and its test
-    predictions."""
+    whole training part excluded from the lists; protocol C: ``evaluation.described``), its test
+    predictions and each evaluated user's list metrics."""
     if dm.described is not None:
-        return described_metrics(model, dm, read_text)
-    metrics, predictions = split_metrics(model, dm.train_interactions, dm.test, "test")
+        return Evaluation(*described_metrics(model, dm, read_text))
+    metrics, predictions, ranking = split_metrics(model, dm.train_interactions, dm.test, "test")
     frame = pd.DataFrame(
         {
             USER_COL: dm.data.user_index.to_id(dm.test.users),
@@ -65,7 +72,11 @@ def evaluate_model(
             PREDICTION_COL: np.round(predictions, 6),
         }
     )
-    return metrics, frame
+    per_user = pd.DataFrame(
+        {USER_COL: dm.data.user_index.to_id(ranking.users)}
+        | {f"{name}@{ranking.k}": np.round(values, 6) for name, values in ranking.per_user.items()}
+    )
+    return Evaluation(metrics, frame, per_user)
 
 
 def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[str, dict]:
@@ -73,7 +84,7 @@ def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[s
     for name, baseline_cfg in (cfg.get("baselines") or {}).items():
         started = time.perf_counter()
         model = instantiate(baseline_cfg)(context=dm.context).fit(dm.context)
-        metrics, _ = evaluate_model(model, dm)
+        metrics = evaluate_model(model, dm).metrics
         rows[name] = {
             "fold": fold,
             **metrics,
@@ -98,11 +109,11 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     """Fit and evaluate the model and the baselines on one fold; write its predictions and history."""
     name = run_name(cfg)
     fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
-    predicted: dict[str, pd.DataFrame] = {}
+    evaluated: dict[str, Evaluation] = {}
 
     def evaluate(model, dm):
-        metrics, predicted["test"] = evaluate_model(model, dm)
-        return metrics
+        evaluated["test"] = evaluate_model(model, dm)
+        return evaluated["test"].metrics
 
     fitted = fit_fold(
         cfg,
@@ -114,8 +125,10 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         fold_name=f"{name}-fold{fold}",
         evaluate=evaluate,
     )
-    predictions = predicted["test"]
+    predictions, per_user = evaluated["test"].predictions, evaluated["test"].per_user
     atomic_write(fold_dir / "test_predictions.csv", lambda tmp: predictions.to_csv(tmp, index=False))
+    if per_user is not None:
+        atomic_write(fold_dir / "test_users.csv", lambda tmp: per_user.to_csv(tmp, index=False))
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
     if history is not None:
         atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
@@ -131,7 +144,7 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         row["blend"] = fitted.blend.as_dict()
     baselines = run_baselines(cfg, fitted.datamodule, fold)
     if fitted.datamodule.described is not None and fitted.model.reads_text:  # protocol C: the words' worth
-        metrics, _ = evaluate_model(fitted.model, fitted.datamodule, read_text=False)
+        metrics = evaluate_model(fitted.model, fitted.datamodule, read_text=False).metrics
         baselines[f"{fitted.model.name}_demographics_only"] = {"fold": fold, **metrics}
     monitored = cfg.monitor.metric
     validation = f"{monitored} {row[monitored]:.4f}" if monitored in row else "no validation carved"

@@ -64,13 +64,13 @@ def described_metrics(
         row_of.append(rows)
     answers = _PerPhrasing(model, users, [dm.described[s][1] for s in styles], read_text and model.reads_text)
     test, told = _per_row(dm.test, row_of, len(users)), _per_row(dm.told, row_of, len(users))
-    metrics, predictions = split_metrics(answers, told, test, "test")
+    metrics, predictions, _ = split_metrics(answers, told, test, "test")
     for k, style in enumerate(styles):
         only = np.full(len(users), -1)
         only[starts[k] : starts[k + 1]] = np.arange(starts[k], starts[k + 1])
         style_test = _per_row(test, [only], len(users))
         style_told = _per_row(told, [only], len(users))
-        style_metrics, _ = split_metrics(answers, style_told, style_test, f"test/{style}")
+        style_metrics, _, _ = split_metrics(answers, style_told, style_test, f"test/{style}")
         metrics.update(style_metrics)
     style_of = np.repeat(np.array(styles, dtype=object), np.diff(starts))
     frame = pd.DataFrame(

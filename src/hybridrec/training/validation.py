@@ -20,7 +20,7 @@ def validation_metrics(model: Recommender, datamodule: MovieLensDataModule) -> d
     when no validation is carved."""
     if not datamodule.has_validation:
         return {}
-    metrics, _ = split_metrics(model, datamodule.context.fit, datamodule.val, "val")
+    metrics, _, _ = split_metrics(model, datamodule.context.fit, datamodule.val, "val")
     return metrics
 
 
