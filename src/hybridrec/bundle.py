@@ -115,6 +115,11 @@ def save_bundle(
                 emb_user_demographic=context.embeddings.user_demographic,
                 emb_item=context.embeddings.item,
                 emb_genres=context.embeddings.genres,
+                **(
+                    {}
+                    if context.embeddings.user_described is None
+                    else {"emb_user_described": context.embeddings.user_described}
+                ),
                 genre_names=np.array(context.embeddings.genre_names),
                 embedder=np.array(context.embeddings.embedder),
             )
@@ -203,6 +208,7 @@ def load_bundle(path: Path) -> Bundle:
                 item=arrays["emb_item"],
                 genres=arrays["emb_genres"],
                 genre_names=tuple(str(g) for g in arrays["genre_names"]),
+                user_described=arrays.get("emb_user_described"),
             )
         items = pd.read_csv(
             path / "items.csv", keep_default_na=False, dtype={"title": str, "display_title": str}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
+from hybridrec.data.descriptions import training_descriptions
 from hybridrec.data.movielens import MovieLens
 from hybridrec.data.profiles import (
     ProfileConfig,
@@ -45,6 +46,7 @@ class ProfileEmbeddings:
     item: np.ndarray
     genres: np.ndarray
     genre_names: tuple[str, ...]
+    user_described: np.ndarray | None = None  # each user in their own words (``described_told`` > 0)
 
     @property
     def dim(self) -> int:
@@ -59,21 +61,31 @@ def embed_profiles(
     users = build_user_profiles(data.users, data.items, ratings, profile_config)
     demographics = build_demographic_profiles(data.users)
     genres = tuple(g for g in data.genres if g != "unknown")
+    described = []
+    if profile_config.described_told:
+        told = profile_config.described_told
+        described = training_descriptions(ratings, data.users, data.items, told, seed=told).where(
+            lambda texts: texts != "", demographics
+        )
+        described = [*described.loc[data.user_index.ids]]
     texts = [
         *items.loc[data.item_index.ids],
         *users.loc[data.user_index.ids],
         *demographics.loc[data.user_index.ids],
         *genre_labels(genres),
+        *described,
     ]
     vectors = embedder.embed(texts)
-    n_items, n_users = data.n_items, data.n_users
+    n_items, n_users, n_genres = data.n_items, data.n_users, len(genres)
+    at = n_items + 2 * n_users
     return ProfileEmbeddings(
         embedder=embedder.name,
         item=vectors[:n_items],
         user=vectors[n_items : n_items + n_users],
-        user_demographic=vectors[n_items + n_users : n_items + 2 * n_users],
-        genres=vectors[n_items + 2 * n_users :],
+        user_demographic=vectors[n_items + n_users : at],
+        genres=vectors[at : at + n_genres],
         genre_names=genres,
+        user_described=vectors[at + n_genres :] if described else None,
     )
 
 

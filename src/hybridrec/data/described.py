@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from hybridrec.constants import DESCRIBED_SEED, DESCRIBED_TOLD, ITEM_COL, RATING_COL, USER_COL
-from hybridrec.data.descriptions import describe_users
+from hybridrec.constants import DESCRIBED_SEED, DESCRIBED_TOLD, ITEM_COL, USER_COL
+from hybridrec.data.descriptions import describe_users, tell
 from hybridrec.data.movielens import MovieLens
 from hybridrec.data.splits import Split, cold_user_fold
 from hybridrec.errors import DataError
@@ -28,15 +27,6 @@ class DescribedUsers:
 
     told: pd.DataFrame
     descriptions: pd.DataFrame
-
-
-def tell(test: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """``n`` ratings of each user of ``test``, chosen with a generator seeded by (seed, user)."""
-    rows = []
-    for user, group in test.groupby(USER_COL, sort=True):
-        rng = np.random.default_rng([seed, int(user)])
-        rows.append(group.iloc[np.sort(rng.choice(len(group), size=min(n, len(group) - 1), replace=False))])
-    return pd.concat(rows, ignore_index=True)[[USER_COL, ITEM_COL, RATING_COL]]
 
 
 def described_user_fold(data: MovieLens, fold: int, folder: Path) -> tuple[Split, DescribedUsers]:

@@ -163,3 +163,26 @@ def describe_users(told: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
         for style, text in describe(facts, titles, genres_of, rng).items():
             rows.append({"user_id": int(user), "style": style, "text": text})
     return pd.DataFrame(rows)
+
+
+def training_descriptions(
+    ratings: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, told: int, seed: int
+) -> pd.Series:
+    """One description per user of ``users`` (indexed by user id), told from ``told`` of their
+    ``ratings`` (a fold's fitting ratings) in one phrasing, both chosen with ``seed``: what the towers
+    learn to read taste from when a known user is treated as new in training. Users without ratings
+    get an empty text."""
+    sample = tell(ratings, told, seed)
+    texts = describe_users(sample, users, items, seed)
+    chosen = texts.groupby("user_id", sort=True).sample(n=1, random_state=seed)
+    return chosen.set_index("user_id")["text"].reindex(users["user_id"].to_numpy(), fill_value="")
+
+
+def tell(ratings: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``n`` ratings of each user (all but one at most), chosen with a generator seeded by (seed, user)."""
+    rows = []
+    for user, group in ratings.groupby("user_id", sort=True):
+        rng = np.random.default_rng([seed, int(user)])
+        size = min(n, max(len(group) - 1, 1))
+        rows.append(group.iloc[np.sort(rng.choice(len(group), size=size, replace=False))])
+    return pd.concat(rows, ignore_index=True)[["user_id", "item_id", "rating"]]

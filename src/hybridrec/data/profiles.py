@@ -36,6 +36,7 @@ class ProfileConfig:
     disliked_max_rating: float = 2.0
     max_genres: int = 3  # liked / disliked genres named
     min_genre_ratings: int = 3  # a genre needs this many ratings before it counts as a taste
+    described_told: int = 0  # ratings a user's training description tells (0: no descriptions)
 
 
 def age_phrase(age: int) -> str:

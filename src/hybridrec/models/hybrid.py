@@ -90,6 +90,7 @@ class HybridRecModel(nn.Module):
         id_dropout: float,
         history_dropout: float,
         cold_start_rate: float,
+        described_rate: float,
         ranking: bool,
         rank_scale_init: float,
     ):
@@ -110,6 +111,7 @@ class HybridRecModel(nn.Module):
         self.id_dropout = id_dropout
         self.history_dropout = history_dropout
         self.cold_start_rate = cold_start_rate
+        self.described_rate = described_rate
         self.ranking = ranking
         self.out_dim = out_dim
         self.mapping = mapping
@@ -142,6 +144,7 @@ class HybridRecModel(nn.Module):
         for name, shape in (
             ("user_content", (n_users, content_dim)),
             ("user_demographic", (n_users, content_dim)),
+            ("user_described", (n_users, content_dim)),
             ("item_content", (n_items, content_dim)),
         ):
             self.register_buffer(name, torch.zeros(shape), persistent=False)
@@ -168,6 +171,12 @@ class HybridRecModel(nn.Module):
             self.user_content = torch.from_numpy(context.embeddings.user).to(device)
             self.user_demographic = torch.from_numpy(context.embeddings.user_demographic).to(device)
             self.item_content = torch.from_numpy(context.embeddings.item).to(device)
+            if self.described_rate:
+                if context.embeddings.user_described is None:
+                    raise ValueError("described_rate > 0 needs descriptions: set data.profile.described_told")
+                self.user_described = torch.from_numpy(context.embeddings.user_described).to(device)
+                # its own generator: whether a user reads their description leaves the main stream alone
+                self.describing = torch.Generator(device).manual_seed(torch.initial_seed() % 2**63)
         elif self.use_content:
             raise ValueError("this model reads content embeddings, but the context has none")
         fit = context.fit
@@ -255,9 +264,14 @@ class HybridRecModel(nn.Module):
         return self.histories.bag(side, weights, table)
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
-        """Users without training ratings (and, in training, a random share) take the text-only path."""
+        """Users without training ratings (and, in training, a random share) take the text-only path:
+        their demographic profile, or in training (``described_rate``) their own words."""
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
+        if self.training and self.described_rate:
+            chance = torch.rand(len(users), generator=self.describing, device=users.device)
+            described = cold & (chance < self.described_rate)
+            content = torch.where(described.unsqueeze(1), self.user_described[users], content)
         dropped = cold | self._drop(len(users), self.id_dropout, users.device)
         encoded = self._encode("user", users, content, dropped, hidden)
         encoded.cold = cold
