@@ -6,6 +6,7 @@ ITEM_COL = "item_id"
 RATING_COL = "rating"
 TIMESTAMP_COL = "timestamp"
 PREDICTION_COL = "prediction"
+TRAIN_RATINGS_COL = "train_ratings"  # how many fitting ratings the user has (segment analyses)
 
 # Ratings live on MovieLens' 1..5 star scale.
 MIN_RATING = 1.0

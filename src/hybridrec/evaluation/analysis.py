@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
+from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, TRAIN_RATINGS_COL, USER_COL
 
 SUMMARY_COLUMNS = (
     "test/rmse_mean",
@@ -81,3 +81,28 @@ def error_by_genre(predictions: pd.DataFrame, items: pd.DataFrame) -> pd.DataFra
         include_groups=False,
     )
     return table.sort_values("rmse", ascending=False)
+
+
+SEGMENTS = ((0, 0, "cold"), (1, 20, "1-20"), (21, 50, "21-50"), (51, 200, "51-200"), (201, 10**9, "200+"))
+
+
+def by_segment(run: str | Path, prefix: str = "test", folder: str = "") -> pd.DataFrame:
+    """RMSE and NDCG@10 of a CV run by how many fitting ratings a user had (``SEGMENTS``), pooled over
+    its folds, from the files the run wrote (``<prefix>_predictions.csv``, ``<prefix>_users.csv`` in
+    ``folds/<k>/<folder>``)."""
+    predictions, users = [], []
+    for fold in sorted(Path(run, "folds").iterdir()):
+        predictions.append(pd.read_csv(fold / folder / f"{prefix}_predictions.csv"))
+        users.append(pd.read_csv(fold / folder / f"{prefix}_users.csv"))
+    predictions, users = pd.concat(predictions), pd.concat(users)
+    rows = []
+    for low, high, label in SEGMENTS:
+        rated = predictions[predictions[TRAIN_RATINGS_COL].between(low, high)]
+        listed = users[users[TRAIN_RATINGS_COL].between(low, high)]
+        if len(rated) or len(listed):
+            rmse = _rmse(rated) if len(rated) and rated[PREDICTION_COL].notna().any() else float("nan")
+            ndcg = float(listed["ndcg@10"].mean()) if len(listed) else float("nan")
+            rows.append(
+                {"segment": label, "ratings": len(rated), "users": len(listed), "rmse": rmse, "ndcg@10": ndcg}
+            )
+    return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from hybridrec.config import instantiate
-from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, USER_COL
+from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, TRAIN_RATINGS_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
 from hybridrec.evaluation.described import described_metrics
 from hybridrec.evaluation.fold_workers import map_folds
@@ -64,27 +64,43 @@ def evaluate_model(model: Recommender, dm: MovieLensDataModule, read_text: bool 
     if dm.described is not None:
         return Evaluation(*described_metrics(model, dm, read_text))
     metrics, predictions, ranking = split_metrics(model, dm.train_interactions, dm.test, "test")
+    trained_on = np.bincount(
+        dm.context.fit.users, minlength=dm.context.n_users
+    )  # each user's fitting ratings
     frame = pd.DataFrame(
         {
             USER_COL: dm.data.user_index.to_id(dm.test.users),
             ITEM_COL: dm.data.item_index.to_id(dm.test.items),
             RATING_COL: dm.test.ratings,
             PREDICTION_COL: np.round(predictions, 6),
+            TRAIN_RATINGS_COL: trained_on[dm.test.users],
         }
     )
     per_user = pd.DataFrame(
-        {USER_COL: dm.data.user_index.to_id(ranking.users)}
+        {USER_COL: dm.data.user_index.to_id(ranking.users), TRAIN_RATINGS_COL: trained_on[ranking.users]}
         | {f"{name}@{ranking.k}": np.round(values, 6) for name, values in ranking.per_user.items()}
     )
     return Evaluation(metrics, frame, per_user)
 
 
-def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int) -> dict[str, dict]:
+def write_evaluation(evaluation: Evaluation, folder: Path, prefix: str = "test") -> None:
+    """``<prefix>_predictions.csv`` and (list metrics per user) ``<prefix>_users.csv`` in ``folder``."""
+    atomic_write(
+        folder / f"{prefix}_predictions.csv", lambda tmp: evaluation.predictions.to_csv(tmp, index=False)
+    )
+    if evaluation.per_user is not None:
+        atomic_write(folder / f"{prefix}_users.csv", lambda tmp: evaluation.per_user.to_csv(tmp, index=False))
+
+
+def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int, fold_dir: Path) -> dict[str, dict]:
+    """Fit and evaluate every baseline of the run on the fold; their files go to ``fold_dir/baselines``."""
     rows = {}
     for name, baseline_cfg in (cfg.get("baselines") or {}).items():
         started = time.perf_counter()
         model = instantiate(baseline_cfg)(context=dm.context).fit(dm.context)
-        metrics = evaluate_model(model, dm).metrics
+        evaluation = evaluate_model(model, dm)
+        write_evaluation(evaluation, fold_dir / "baselines", name)
+        metrics = evaluation.metrics
         rows[name] = {
             "fold": fold,
             **metrics,
@@ -125,10 +141,8 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         fold_name=f"{name}-fold{fold}",
         evaluate=evaluate,
     )
-    predictions, per_user = evaluated["test"].predictions, evaluated["test"].per_user
-    atomic_write(fold_dir / "test_predictions.csv", lambda tmp: predictions.to_csv(tmp, index=False))
-    if per_user is not None:
-        atomic_write(fold_dir / "test_users.csv", lambda tmp: per_user.to_csv(tmp, index=False))
+    predictions = evaluated["test"].predictions
+    write_evaluation(evaluated["test"], fold_dir)
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
     if history is not None:
         atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
@@ -142,7 +156,7 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     }
     if fitted.blend is not None:
         row["blend"] = fitted.blend.as_dict()
-    baselines = run_baselines(cfg, fitted.datamodule, fold)
+    baselines = run_baselines(cfg, fitted.datamodule, fold, fold_dir)
     if fitted.datamodule.described is not None and fitted.model.reads_text:  # protocol C: the words' worth
         metrics = evaluate_model(fitted.model, fitted.datamodule, read_text=False).metrics
         baselines[f"{fitted.model.name}_demographics_only"] = {"fold": fold, **metrics}
