@@ -83,7 +83,13 @@ def test_cross_validation_writes_a_correct_summary(compose_train):
     per_fold = []
     for row in summary["folds"]:
         predictions = pd.read_csv(f"{run_dir}/folds/{row['fold']}/test_predictions.csv")
-        assert list(predictions.columns) == [USER_COL, ITEM_COL, RATING_COL, PREDICTION_COL, TRAIN_RATINGS_COL]
+        assert list(predictions.columns) == [
+            USER_COL,
+            ITEM_COL,
+            RATING_COL,
+            PREDICTION_COL,
+            TRAIN_RATINGS_COL,
+        ]
         rmse = float(np.sqrt(np.mean((predictions[PREDICTION_COL] - predictions[RATING_COL]) ** 2)))
         assert rmse == pytest.approx(row["test/rmse"], abs=1e-5)
         per_fold.append(rmse)

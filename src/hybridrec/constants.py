@@ -30,6 +30,7 @@ ML100K_REQUIRED_FILES = (
 CANONICAL_FOLDS = (1, 2, 3, 4, 5)
 COLD_USER_FOLDS = 5
 COLD_USER_SEED = 0  # protocol B: numpy.random.default_rng(0).permutation(user ids)
+COLD_ITEM_SEED = 1  # the new-film protocol: numpy.random.default_rng(1).permutation(film ids)
 # protocol C: each cold user tells this many of their ratings (seeded), in their own words
 DESCRIBED_TOLD = 5
 DESCRIBED_SEED = 0

@@ -25,11 +25,18 @@ from hybridrec.data.described import DescribedUsers, described_user_fold
 from hybridrec.data.movielens import MovieLens
 from hybridrec.data.profiles import ProfileConfig
 from hybridrec.data.queries import TextQuery, TitleFinder, build_text_query
-from hybridrec.data.splits import Split, canonical_fold, carve_validation, cold_user_fold, full_data
+from hybridrec.data.splits import (
+    Split,
+    canonical_fold,
+    carve_validation,
+    cold_item_fold,
+    cold_user_fold,
+    full_data,
+)
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("canonical", "cold_users", "described_users", "all")
+PROTOCOLS = ("canonical", "cold_users", "described_users", "new_films", "all")
 
 
 def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
@@ -37,6 +44,8 @@ def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
         return canonical_fold(data, fold)
     if protocol == "cold_users":
         return cold_user_fold(data, fold)
+    if protocol == "new_films":
+        return cold_item_fold(data, fold)
     if protocol == "all":
         return full_data(data)
     raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

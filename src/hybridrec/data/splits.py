@@ -6,12 +6,12 @@ caller and touched once, at evaluation. See ../shared/eval-protocol.md for the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from hybridrec.constants import COLD_USER_FOLDS, COLD_USER_SEED, USER_COL
+from hybridrec.constants import COLD_ITEM_SEED, COLD_USER_FOLDS, COLD_USER_SEED, ITEM_COL, USER_COL
 from hybridrec.data.movielens import MovieLens
 
 
@@ -27,6 +27,7 @@ class Split:
     train: pd.DataFrame
     test: pd.DataFrame
     cold_users: np.ndarray
+    cold_items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # new films
 
     @property
     def is_cold(self) -> bool:
@@ -65,6 +66,24 @@ def cold_user_fold(
         train=data.ratings[~is_cold].reset_index(drop=True),
         test=data.ratings[is_cold].reset_index(drop=True),
         cold_users=cold,
+    )
+
+
+def cold_item_fold(
+    data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_ITEM_SEED
+) -> Split:
+    """New films: fold ``k``'s films are unseen (known only by their text); every rating of every
+    other film is training data. The film folds are a seeded permutation of the sorted film ids."""
+    if fold not in range(1, n_folds + 1):
+        raise ValueError(f"new-film folds are 1..{n_folds}, got {fold}")
+    new = np.sort(cold_user_chunks(data.item_index.ids, n_folds, seed)[fold - 1])
+    is_new = data.ratings[ITEM_COL].isin(new)
+    return Split(
+        name=f"new_films{fold}",
+        train=data.ratings[~is_new].reset_index(drop=True),
+        test=data.ratings[is_new].reset_index(drop=True),
+        cold_users=np.empty(0, dtype=np.int64),
+        cold_items=new,
     )
 
 

@@ -48,6 +48,23 @@ def run_name(cfg: DictConfig) -> str:
     return Path(cfg.paths.output_dir).name
 
 
+class AmongFilms:
+    """A model whose lists hold only some films (the others score -inf)."""
+
+    def __init__(self, model: Recommender, films: np.ndarray, n_items: int):
+        self.model, self.predicts_ratings = model, model.predicts_ratings
+        self.outside = np.ones(n_items, dtype=bool)
+        self.outside[films] = False
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.model.predict(users, items)
+
+    def rank_scores(self, users: np.ndarray) -> np.ndarray:
+        scores = np.array(self.model.rank_scores(users), dtype=np.float64)
+        scores[:, self.outside] = -np.inf
+        return scores
+
+
 @dataclass
 class Evaluation:
     """A fitted model's test results on its fold."""
@@ -63,6 +80,8 @@ def evaluate_model(model: Recommender, dm: MovieLensDataModule, read_text: bool 
     predictions and each evaluated user's list metrics."""
     if dm.described is not None:
         return Evaluation(*described_metrics(model, dm, read_text))
+    if len(dm.split.cold_items):  # the new-film protocol: lists of the new films alone
+        model = AmongFilms(model, dm.data.item_index.to_index(dm.split.cold_items), dm.context.n_items)
     metrics, predictions, ranking = split_metrics(model, dm.train_interactions, dm.test, "test")
     trained_on = np.bincount(
         dm.context.fit.users, minlength=dm.context.n_users

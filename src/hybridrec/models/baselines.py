@@ -223,3 +223,62 @@ class EASE(Baseline):
 
     def rank_scores(self, users):
         return self.term.score(torch.as_tensor(users)).numpy()
+
+
+class GenreMean(Baseline):
+    """A film's rating: the mean of its genres' mean training ratings (what is known of a new film
+    before anyone rates it); lists rank films by it. Memory: a value per genre and per film."""
+
+    name = "genre_mean"
+
+    def __init__(self, context: FoldContext):
+        super().__init__(context)
+        self.context = context
+        self.register_buffer("film_value", torch.zeros(self.n_items, dtype=torch.float64))
+
+    def _genre_values(self, context: FoldContext) -> tuple[np.ndarray, np.ndarray]:
+        """(films x genres 0/1, per genre: its mean training rating)."""
+        genres = sorted({g for gs in context.items["genres"] for g in gs if g != "unknown"})
+        films = context.genre_matrix(genres).astype(np.float64)
+        fit = context.fit
+        rated = films[fit.items]
+        means = (rated * fit.ratings[:, None]).sum(0) / np.maximum(rated.sum(0), 1)
+        return films, np.where(rated.sum(0) > 0, means, context.global_mean)
+
+    def _per_film(self, films: np.ndarray, per_genre: np.ndarray, default: float) -> np.ndarray:
+        counts = films.sum(1)
+        return np.where(counts > 0, films @ per_genre / np.maximum(counts, 1), default)
+
+    def fit(self, context):
+        films, means = self._genre_values(context)
+        self.film_value = torch.from_numpy(self._per_film(films, means, context.global_mean))
+        return self
+
+    def _ratings(self, users, items):
+        return self.film_value.numpy()[items]
+
+    def rank_scores(self, users):
+        return np.broadcast_to(self.film_value.numpy(), (len(users), self.n_items)).copy()
+
+
+class GenrePopularity(GenreMean):
+    """Lists: films ranked by how often their genres' films were liked in training (per film of the
+    genre); ratings: the genre mean. Memory: a value per genre and per film."""
+
+    name = "genre_popularity"
+
+    def __init__(self, context: FoldContext, threshold: float):
+        super().__init__(context)
+        self.threshold = threshold
+        self.register_buffer("film_popularity", torch.zeros(self.n_items, dtype=torch.float64))
+
+    def fit(self, context):
+        super().fit(context)
+        films, _ = self._genre_values(context)
+        fit = context.fit
+        liked = films[fit.items[fit.ratings >= self.threshold]].sum(0) / np.maximum(films.sum(0), 1)
+        self.film_popularity = torch.from_numpy(self._per_film(films, liked, 0.0))
+        return self
+
+    def rank_scores(self, users):
+        return np.broadcast_to(self.film_popularity.numpy(), (len(users), self.n_items)).copy()
