@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 from hybridrec.cli_args import quote_free_text
 
-sys.argv = quote_free_text(sys.argv, keys=("user_text", "item_text"))
+sys.argv = quote_free_text(sys.argv, keys=("user_text", "item_text", "genres"))
 
 
 @hydra.main(config_path="configs", config_name="predict", version_base="1.3")

@@ -166,3 +166,16 @@ def test_corrupt_or_incomplete_bundles_are_refused(trained_bundle, tmp_path):
         result.stderr.strip()
         == f"error: model bundle at {corrupt} is corrupt: weights.pt does not match its checksum"
     )
+
+
+@pytest.mark.parametrize(
+    "genres", ["genres=Sci-Fi,Action", "genres=Children's", "genres=[Sci-Fi,Action]", "genres=sci-fi"]
+)
+def test_predict_cli_takes_genres_as_the_readme_writes_them(trained_bundle, genres):
+    """``genres=Sci-Fi,Action`` and ``genres=Children's`` once failed in Hydra's parser."""
+    result = run_cli("predict.py", f"bundle={trained_bundle}", "user_id=1", "format=json", "n=5", genres)
+    assert result.returncode == 0, result.stderr
+    wanted = (
+        {"Sci-Fi", "Action"} if "Action" in genres else {"Children's"} if "Child" in genres else {"Sci-Fi"}
+    )
+    assert all(wanted & set(row["genres"]) for row in json.loads(result.stdout))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO_ROOT
 
 
@@ -101,3 +102,30 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
         np.isfinite(json.loads((sweep_dir / j / "cv_summary.json").read_text())["val/rmse_mean"])
         for j in "01"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "+model.net.hiddn=3",
+            "error: model.net.hiddn is not a setting of hybridrec.models.hybrid.HybridRecModel",
+        ),
+        (
+            "+evidence.item_knn.kk=3",
+            "error: evidence.item_knn.kk is not a setting of hybridrec.models.evidence",
+        ),
+        ("+data.profile.max_likd=2", "error: data.profile.max_likd is not a profile setting"),
+        (
+            "+blend.weights.known_ratings.knn=0.3",
+            "error: blend.weights.known_ratings.knn is not an evidence term",
+        ),
+    ],
+)
+def test_a_mistyped_setting_fails_at_once_with_one_line(tmp_path, override, message):
+    """Before any data is read (the data folder here does not exist), exit 2, one line naming the key."""
+    result = run_cli(
+        "train.py", override, f"hydra.run.dir={tmp_path}", env={"HYBRIDREC_DATA_DIR": str(tmp_path / "none")}
+    )
+    assert result.returncode == 2, result.stderr[-500:]
+    assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1

@@ -43,7 +43,9 @@ def run_train(cfg: DictConfig) -> float:
     from hybridrec.data.summary import data_summary
     from hybridrec.embedders.factory import build_run_embedder
     from hybridrec.evaluation.cross_validation import run_cross_validation
+    from hybridrec.training.checks import check_run_config
 
+    check_run_config(cfg)
     embedder = build_run_embedder(cfg)
     print(
         data_summary(load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)),
