@@ -10,6 +10,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 
 GENRES = (
@@ -155,3 +156,13 @@ def make_archive(name: str = "ml-100k", seed: int = 7) -> bytes:
         for file_name, text in make_tables(seed).items():
             archive.writestr(f"{name}/{file_name}", text.encode("latin-1"))
     return buffer.getvalue()
+
+
+class Touch(L.Callback):
+    """A training callback for tests: writes ``path`` when training ends."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        Path(self.path).write_text("trained")

@@ -214,3 +214,15 @@ def test_fold_workers_is_checked_and_left_to_a_ddp_trainer(compose_train):
         fold_workers(compose_train("fold_workers=0"), 5)
     assert fold_workers(compose_train("fold_workers=4"), 2) == 2
     assert fold_workers(compose_train("fold_workers=2", "trainer=ddp"), 5) == 1
+
+
+def test_configured_callbacks_run_without_a_validation_carve_out(compose_train, tmp_path):
+    """Only the callbacks that watch a validation metric are left out when none is carved."""
+    touched = tmp_path / "touched"
+    cfg = compose_train(
+        "trainer.max_epochs=2",
+        "+callbacks.touch._target_=synthetic.Touch",
+        f"+callbacks.touch.path={touched}",
+    )
+    fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
+    assert touched.read_text() == "trained"

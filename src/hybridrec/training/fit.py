@@ -122,12 +122,19 @@ def _fit_lightning(
     fold_dir.mkdir(parents=True, exist_ok=True)
     history = EpochHistory()
     validating = datamodule.has_validation
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     if validating:
-        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
         callbacks += [RecommenderValidation(build, datamodule), history]
         no_validation = {}
     else:  # the model trains for trainer.max_epochs and keeps its last weights
-        callbacks = [history]
+        watching = [
+            c
+            for c in callbacks
+            if isinstance(c, L.pytorch.callbacks.ModelCheckpoint) or getattr(c, "monitor", None)
+        ]
+        if watching:
+            log.info("no validation carved: %s left out", ", ".join(type(c).__name__ for c in watching))
+        callbacks = [c for c in callbacks if c not in watching] + [history]
         no_validation = {"limit_val_batches": 0, "enable_checkpointing": False}
     checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
     if checkpoint is not None:
