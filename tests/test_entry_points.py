@@ -129,3 +129,26 @@ def test_a_mistyped_setting_fails_at_once_with_one_line(tmp_path, override, mess
     )
     assert result.returncode == 2, result.stderr[-500:]
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fold_workers_log_to_the_runs_log_file(synthetic_data_dir, tmp_path):
+    """With folds in worker processes, their lines still reach the run's train.log, as do the data
+    summary and the result table; workers show no progress bars of their own."""
+    from conftest import TINY
+
+    overrides = [o for o in TINY if not o.startswith("fold_workers")]
+    result = run_cli(
+        "train.py",
+        *overrides,
+        "fold_workers=2",
+        "cv.folds=[1,2]",
+        "final_fit=false",
+        "trainer.enable_progress_bar=true",
+        f"hydra.run.dir={tmp_path}",
+        env={"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    logged = (tmp_path / "train.log").read_text()
+    for line in ("fold 1: test RMSE", "fold 2: test RMSE", "Canonical folds", "mean ± std"):
+        assert line in logged, line
+    assert "Epoch 0" not in result.stderr  # no bar from the workers

@@ -47,23 +47,26 @@ def run_train(cfg: DictConfig) -> float:
 
     check_run_config(cfg)
     embedder = build_run_embedder(cfg)
-    print(
+    log.info(
+        "%s",
         data_summary(load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)),
-        flush=True,
     )
     result = run_cross_validation(cfg, embedder)
-    print(result.markdown)
+    log.info("%s", result.markdown)
     if embedder is not None and hasattr(embedder, "total"):
         stats = embedder.total
-        print(
-            f"embeddings ({embedder.name}): {stats.embedded} texts embedded, {stats.cached} read from the cache "
-            f"({stats.seconds:.1f}s)"
+        log.info(
+            "embeddings (%s): %d texts embedded, %d read from the cache (%.1fs)",
+            embedder.name,
+            stats.embedded,
+            stats.cached,
+            stats.seconds,
         )
     if cfg.final_fit:
         from hybridrec.training.final_fit import train_and_save_bundle
 
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
-        print(f"model bundle: {bundle_dir}")
+        log.info("model bundle: %s", bundle_dir)
     return result.monitor_mean
 
 

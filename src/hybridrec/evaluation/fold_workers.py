@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from logging.handlers import QueueHandler, QueueListener
 from typing import TypeVar
 
 import torch
@@ -74,12 +75,17 @@ def map_folds(
     threads = thread_plan(len(folds), workers, torch.get_num_threads())
     log.info("training %d folds, %d at a time (torch threads per fold: %s)", len(folds), workers, threads)
     resolved = OmegaConf.to_container(cfg, resolve=True)  # workers have no Hydra context to resolve in
+    resolved["trainer"]["enable_progress_bar"] = False  # one terminal, several folds: no bars fighting
     # spawn, not fork: forking is unsafe once torch has started its thread pools
+    context = multiprocessing.get_context("spawn")
+    records = context.Queue()  # the workers' log records, handled here by this process's handlers
+    listener = QueueListener(records, *logging.getLogger().handlers, respect_handler_level=True)
+    listener.start()
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=context,
         initializer=_start_worker,
-        initargs=(run_fold, resolved, embedder is not None),
+        initargs=(run_fold, resolved, embedder is not None, records, _logger_levels()),
     )
     results = []
     try:
@@ -90,10 +96,25 @@ def map_folds(
         return results
     finally:
         pool.shutdown(cancel_futures=True)
+        listener.stop()
 
 
-def _start_worker(run_fold, resolved: dict, with_embedder: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+def _logger_levels() -> dict[str, int]:
+    """This process's log levels: the root's, and those set on named loggers (Hydra's job logging)."""
+    levels = {"": logging.getLogger().level}
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels[name] = logger.level
+    return levels
+
+
+def _start_worker(run_fold, resolved: dict, with_embedder: bool, records, levels: dict[str, int]) -> None:
+    """A worker logs through the run's own handlers (its log file and console): its records go to
+    the parent process, with the parent's levels."""
+    root = logging.getLogger()
+    root.handlers = [QueueHandler(records)]
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
     cfg = OmegaConf.create(resolved)
     _worker.update(run_fold=run_fold, cfg=cfg, embedder=build_run_embedder(cfg) if with_embedder else None)
 

@@ -59,7 +59,7 @@ class HybridRecLitModule(L.LightningModule):
         if self.rank_weight:
             self.log("train/rank_loss", rank / k, on_step=False, on_epoch=True, batch_size=len(ratings))
         self.log("train/rating_loss", rating / k, on_step=False, on_epoch=True, batch_size=len(ratings))
-        self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(ratings))
+        self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ratings))
         return loss
 
     def validation_step(self, batch, batch_idx):
