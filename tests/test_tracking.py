@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 
 from hybridrec.embedders.factory import build_embedder
 from hybridrec.evaluation.cross_validation import run_cross_validation
+from hybridrec.tracking import log_cv_summary
 from hybridrec.training import fit_fold
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -41,6 +42,7 @@ def wandb_cv_run(tmp_path_factory, synthetic_data_dir):
     cfg.paths.output_dir = str(run_dir)
     cfg.data.data_dir = str(synthetic_data_dir)
     result = run_cross_validation(cfg, build_embedder(cfg.embedder, None))
+    log_cv_summary(cfg, result.summary, result.plots)
     # the W&B service writes the offline logs in its own process, and ``run.finish()`` can return
     # before the last run's log is on disk (CI once read only its header); teardown waits for it,
     # as the exit hook does at the end of ``train.py``
@@ -69,8 +71,15 @@ def test_each_fold_is_a_wandb_run_of_one_group(wandb_cv_run):
 def test_the_cv_summary_is_a_wandb_run_with_table_and_plots(wandb_cv_run):
     run_dir, _ = wandb_cv_run
     (log,) = [p.read_bytes() for p in run_dir.glob("wandb/offline-run-*/run-*.wandb")]
-    for key in (b"cv/folds", b"cv/cv_summary", b"cv/test/rmse_mean", b"cv-summary"):
+    for key in (
+        b"cv/folds",
+        b"cv/cv_summary",
+        b"cv/test/rmse_mean",
+        b"cv-summary",
+        b"model:HybridRecLitModule",
+    ):
         assert key in log
+    assert b"predictions" in log and b"val_fraction" in log  # the artifact, the run's config
     assert list(run_dir.glob("wandb/offline-run-*/files/media/table/cv/folds_*.table.json"))
 
 

@@ -6,9 +6,10 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from hybridrec.errors import HybridRecError
 
@@ -43,9 +44,13 @@ def run_train(cfg: DictConfig) -> float:
     from hybridrec.data.summary import data_summary
     from hybridrec.embedders.factory import build_run_embedder
     from hybridrec.evaluation.cross_validation import run_cross_validation
+    from hybridrec.tracking import log_cv_summary
     from hybridrec.training.checks import check_run_config
 
     check_run_config(cfg)
+    if cfg.run_name is None:  # named once here: fold workers have no Hydra context to ask
+        with open_dict(cfg):
+            cfg.run_name = _run_name()
     embedder = build_run_embedder(cfg)
     log.info(
         "%s",
@@ -62,12 +67,25 @@ def run_train(cfg: DictConfig) -> float:
             stats.cached,
             stats.seconds,
         )
+    bundle_dir = None
     if cfg.final_fit:
         from hybridrec.training.final_fit import train_and_save_bundle
 
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
         log.info("model bundle: %s", bundle_dir)
+    log_cv_summary(cfg, result.summary, result.plots, bundle_dir)
     return result.monitor_mean
+
+
+def _run_name() -> str:
+    """The run folder's name; in a sweep, the sweep folder's and the job's (``<sweep>-<job>``), so
+    that every sweep's job 0 is not grouped under "0"."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    config = HydraConfig.get()
+    folder = Path(config.runtime.output_dir)
+    return f"{folder.parent.name}-{folder.name}" if config.mode == RunMode.MULTIRUN else folder.name
 
 
 @exits_cleanly

@@ -24,7 +24,7 @@ from hybridrec.evaluation.report import markdown_table, summarize_folds, write_c
 from hybridrec.io import atomic_write
 from hybridrec.metrics import split_metrics
 from hybridrec.models.base import Recommender
-from hybridrec.tracking import log_cv_summary
+from hybridrec.tracking import run_name
 from hybridrec.training import fit_fold
 from hybridrec.training.validation import validation_metrics
 
@@ -41,11 +41,6 @@ class CVResult:
     rows: list[dict] = field(default_factory=list)
     monitor_mean: float = float("nan")
     plots: list[Path] = field(default_factory=list)
-
-
-def run_name(cfg: DictConfig) -> str:
-    """A readable, unique-per-run name: the run folder's name."""
-    return Path(cfg.paths.output_dir).name
 
 
 class AmongFilms:
@@ -230,7 +225,6 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     markdown = _markdown(cfg, name, model_name, rows, summary, baselines, ranking_keys)
     write_cv_summary(output_dir, payload, markdown)
     plots = _plots(cfg, output_dir, model_name, rows, baseline_rows, histories, predictions)
-    log_cv_summary(cfg, payload, plots, name)
     monitor_mean = summary.get(f"{cfg.monitor.metric}_mean", float("nan"))
     return CVResult(summary=payload, markdown=markdown, rows=rows, monitor_mean=monitor_mean, plots=plots)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from hybridrec.bundle import save_bundle
+from hybridrec.tracking import run_name
 from hybridrec.training.fit import fit_fold
 
 
@@ -20,8 +21,8 @@ def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = N
         0,
         embedder,
         output_dir / "final",
-        run_name=output_dir.name,
-        fold_name=f"{output_dir.name}-final",
+        run_name=run_name(cfg),
+        fold_name=f"{run_name(cfg)}-final",
     )
     dm = fitted.datamodule
     metrics = {k: v for k, v in (cv_summary or {}).items() if k.endswith(("_mean", "_std"))}

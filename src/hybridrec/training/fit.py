@@ -21,7 +21,7 @@ from hybridrec.errors import ConfigError
 from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
-from hybridrec.tracking import close_loggers
+from hybridrec.tracking import close_loggers, run_tags
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -141,9 +141,12 @@ def _fit_lightning(
         checkpoint.dirpath = str(fold_dir / "checkpoints")
     config = OmegaConf.to_container(cfg, resolve=True)
     loggers = [
-        factory(save_dir=fold_dir, name=fold_name, group=run_name, config=config)
+        factory(save_dir=fold_dir, name=fold_name, group=run_name, run_tags=run_tags(cfg), config=config)
         for factory in instantiate(cfg.get("logger") or {}).values()
     ]
+    for logger in loggers:  # W&B keeps the best of the monitored metric as the run's summary
+        if isinstance(logger, L.pytorch.loggers.WandbLogger):
+            logger.experiment.define_metric(cfg.monitor.metric, summary=cfg.monitor.mode)
     try:
         trainer = train_members(cfg, model, datamodule, callbacks, loggers, fold_dir, **no_validation)
         best_epoch = None
