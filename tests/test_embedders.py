@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -295,3 +296,21 @@ def test_minilm_puts_science_fiction_near_science_fiction(minilm):
         ]
     )
     assert float(query @ scifi) > float(query @ kids) + 0.1
+
+
+def test_minilm_leaves_stdout_to_the_caller():
+    """With WANDB_MODE=offline, loading the model made transformers print a notice on stdout, which
+    broke ``predict.py format=json``; what libraries say while loading goes to stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "from hybridrec.embedders.minilm import MiniLMEmbedder\n"
+        "MiniLMEmbedder(1, 'float32', 'cpu', 256).embed(['hello'])\n"
+    )
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""

@@ -97,7 +97,9 @@ def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     assert len(rows) == 2 and {r.split("|")[2].strip() for r in rows} == {"8", "16"}
     assert "best val/rmse first" in table and "Sweep" in result.stdout
     # each job is named after its sweep and number (W&B groups), not "0" like every sweep's first job
-    assert (sweep_dir / "0" / "cv_summary.md").read_text().startswith(f"# Cross-validation: {sweep_dir.name}-0")
+    assert (
+        (sweep_dir / "0" / "cv_summary.md").read_text().startswith(f"# Cross-validation: {sweep_dir.name}-0")
+    )
     assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(b"\x89PNG")
     # a sweep chooses on validation: every job carved it (hydra.sweeper.params), though a run does not
     assert all(

@@ -49,3 +49,52 @@ def test_no_import_runs_back_up_the_pipeline():
             if STAGE[imported] > STAGE[part]:
                 backwards.append(f"{path.relative_to(PACKAGE)} imports hybridrec.{imported}")
     assert not backwards, backwards
+
+
+def test_every_imported_package_is_declared():
+    """What the code imports is in pyproject.toml (main dependencies for src/, the dev extra too for
+    tests/): an undeclared import works here by accident and fails on a fresh machine."""
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements) -> set[str]:
+        return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+    main = names(project["dependencies"])
+    dev = (
+        main
+        | names(project["optional-dependencies"]["dev"])
+        | names(project["optional-dependencies"]["bench"])
+    )
+    distributions = importlib.metadata.packages_distributions()
+    missing = set()
+    local = {
+        "hybridrec",
+        "conftest",
+        "synthetic",
+        "fake_gemini",
+        "test_entry_points",
+        "test_training",
+        "test_engine",
+        "_common",
+    }
+    for folder, declared in ((PACKAGE, main), (REPO_ROOT / "tests", dev)):
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules = []
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    modules = [node.module]
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in sys.stdlib_module_names or top in local:
+                        continue
+                    owners = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+                    if not owners & declared:
+                        missing.add(f"{path.relative_to(REPO_ROOT)} imports {top}")
+    assert not missing, f"pyproject.toml does not declare what these import: {sorted(missing)}"

@@ -15,7 +15,9 @@ bundles stay valid; delete the cache to recompute them.)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -46,7 +48,9 @@ class MiniLMEmbedder(Embedder):
         self._encode_lock = threading.Lock()  # the thread count is process-wide: one encode at a time
 
     def _load(self):
-        with self._lock:
+        # libraries print notices on stdout at import ("Running in WANDB offline mode"): stdout may be
+        # machine-readable output (predict.py format=json), so what they say goes to stderr
+        with self._lock, contextlib.redirect_stdout(sys.stderr):
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
