@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, write_results  # noqa: E402
+from _common import ROOT, write_results
 
 
 def main() -> None:
