@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format serve clean bench results
+.PHONY: help install train test test-all lint format serve clean bench results notebooks
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-10s %s\n", $$1, $$2}'
@@ -55,3 +55,6 @@ bench: install ## the training benchmark beside Surprise's SVD (installs the ben
 
 results: install ## run the CV experiments behind RESULTS.md (reuses finished ones) and write RESULTS.md
 	$(BIN)/python scripts/results.py $(ARGS)
+
+notebooks: install ## execute the notebooks in place on the real data and the runs under outputs/ (commit them with their outputs)
+	$(BIN)/python scripts/notebooks.py

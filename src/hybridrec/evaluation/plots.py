@@ -132,3 +132,24 @@ def plot_sweep(rows: list[dict], params: list[str], path: Path, metrics: tuple[s
     if len(params) > 1:
         fig.suptitle("each point averages the runs that share that value", fontsize=9)
     return _save(fig, path)
+
+
+def plot_segments(tables: dict[str, pd.DataFrame], path: Path) -> Path:
+    """RMSE and NDCG@10 by user segment (``analysis.by_segment``), one bar group per model."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    segments = list(dict.fromkeys(s for t in tables.values() for s in t["segment"]))
+    width = 0.8 / max(len(tables), 1)
+    for ax, key, title in (
+        (axes[0], "rmse", "test RMSE (lower is better)"),
+        (axes[1], "ndcg@10", "NDCG@10 (higher is better)"),
+    ):
+        for k, (name, table) in enumerate(tables.items()):
+            values = table.set_index("segment")[key].reindex(segments)
+            x = np.arange(len(segments)) + (k - (len(tables) - 1) / 2) * width
+            ax.bar(x, values.to_numpy(dtype=float), width, color=f"C{k}", label=name)
+        ax.set_xticks(np.arange(len(segments)), segments)
+        ax.set_xlabel("the user's training ratings")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
