@@ -42,6 +42,10 @@ FORMAT = "hybridrec-bundle/2"
 MANIFEST = "manifest.json"
 FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
 HYBRID_FILES = ("evidence.npz", "blend.json")  # the hybrid recommender's, beside FILES
+DATA_NOTICE = (
+    "This bundle holds the ratings it was trained on and the users' age, gender and occupation: "
+    "built on MovieLens, whose licence forbids redistribution, it must not be shared."
+)
 
 
 class BundleError(HybridRecError):
@@ -102,9 +106,6 @@ def save_bundle(
             "fit_users": context.fit.users,
             "fit_items": context.fit.items,
             "fit_ratings": context.fit.ratings,
-            "seen_users": seen.users,
-            "seen_items": seen.items,
-            "seen_ratings": seen.ratings,
             "global_mean": np.array(context.global_mean),
             "n_users": np.array(context.n_users),
             "n_items": np.array(context.n_items),
@@ -123,6 +124,9 @@ def save_bundle(
                 genre_names=np.array(context.embeddings.genre_names),
                 embedder=np.array(context.embeddings.embedder),
             )
+        if len(seen) != len(context.fit) or not np.array_equal(seen.items, context.fit.items):
+            # (only when validation was carved from the final fit: the films seen beyond those fitted)
+            arrays.update(seen_users=seen.users, seen_items=seen.items, seen_ratings=seen.ratings)
         np.savez(tmp / "context.npz", **arrays)
         catalog = items.assign(genres=items["genres"].map("|".join))
         catalog[[ITEM_COL, "title", "display_title", "year", "genres"]].to_csv(tmp / "items.csv", index=False)
@@ -138,6 +142,7 @@ def save_bundle(
             "n_users": context.n_users,
             "n_items": context.n_items,
             "metrics": metrics or {},
+            "data_notice": DATA_NOTICE,
             "files": {name: _sha256(tmp / name) for name in files},
         }
         write_json(tmp / MANIFEST, manifest)
@@ -196,9 +201,11 @@ def load_bundle(path: Path) -> Bundle:
         arrays = np.load(path / "context.npz")
         n_users, n_items = int(arrays["n_users"]), int(arrays["n_items"])
         fit = Interactions(arrays["fit_users"], arrays["fit_items"], arrays["fit_ratings"], n_users, n_items)
-        seen = Interactions(
-            arrays["seen_users"], arrays["seen_items"], arrays["seen_ratings"], n_users, n_items
-        )
+        seen = fit
+        if "seen_users" in arrays:
+            seen = Interactions(
+                arrays["seen_users"], arrays["seen_items"], arrays["seen_ratings"], n_users, n_items
+            )
         embeddings = None
         if "emb_item" in arrays:
             embeddings = ProfileEmbeddings(
