@@ -179,3 +179,18 @@ def test_predict_cli_takes_genres_as_the_readme_writes_them(trained_bundle, genr
         {"Sci-Fi", "Action"} if "Action" in genres else {"Children's"} if "Child" in genres else {"Sci-Fi"}
     )
     assert all(wanted & set(row["genres"]) for row in json.loads(result.stdout))
+
+
+def test_the_python_api_answers_as_predict_py_does(trained_bundle):
+    """``from hybridrec import load_service``: the same lists as the CLI, with predict.yaml's defaults."""
+    import hybridrec
+
+    service = hybridrec.load_service(trained_bundle)
+    listed = service.ask(user_id=1)
+    assert len(listed.rows()) == 10  # predict.yaml's n
+    cli = run_cli("predict.py", f"bundle={trained_bundle}", "user_id=1", "format=json")
+    assert [r["item_id"] for r in listed.rows()] == [r["item_id"] for r in json.loads(cli.stdout)]
+    explained = service.ask(user_text=SCIFI_TEXT, n=3, explain=True)
+    assert len(explained.rows()) == 3 and all("explanation" in row for row in explained.rows())
+    with pytest.raises(InvalidInputError, match="exactly one"):
+        service.ask()

@@ -20,7 +20,7 @@ STAGES = [
     ("inference",),
     ("explain",),
     ("service",),
-    ("api", "cli", "cli_args"),
+    ("api", "cli", "cli_args", "python_api"),
 ]
 STAGE = {name: rank for rank, names in enumerate(STAGES) for name in names}
 

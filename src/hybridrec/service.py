@@ -50,6 +50,7 @@ class RecommendationService:
 
     engine: RecommendationEngine
     explainer: Explainer | None = field(default=None)
+    defaults: Mapping = field(default_factory=dict)  # what ``ask`` fills in (predict.yaml's values)
 
     @staticmethod
     def check_user_choice(user_id, user_text) -> None:
@@ -68,6 +69,13 @@ class RecommendationService:
         if not query.explain or not result.items:
             return ExplainedList(result)
         return ExplainedList(result, self.explain(result), self.explainer.name)
+
+    def ask(self, **fields) -> ExplainedList:
+        """``recommend`` with keyword arguments, the rest from ``defaults``:
+        ``service.ask(user_id=1, n=5)``, ``service.ask(user_text="...", explain=True)``."""
+        return self.recommend(
+            RecommendQuery.of({**self.defaults, "user_id": None, "user_text": None, **fields})
+        )
 
     def explain(self, result: RecommendationList) -> list[Explanation]:
         """One explanation per recommended film, grounded in the user's history or text."""
