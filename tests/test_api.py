@@ -43,12 +43,17 @@ def test_health(client):
     assert body["bundle_id"] and body["embedder"].startswith("hashing")
 
 
-def test_each_request_is_logged_once_without_its_body(client, caplog):
+def test_each_request_is_logged_once_as_json_with_its_id_and_without_its_body(client, caplog):
+    import json
+
     with caplog.at_level("INFO", logger="hybridrec.api.access"):
-        client.post("/recommend", json={"user_text": "a private note about me", "n": 3})
-    lines = [r.getMessage() for r in caplog.records if r.name == "hybridrec.api.access"]
-    assert len(lines) == 1 and lines[0].startswith("POST /recommend 200 ")
-    assert "private" not in lines[0]
+        answer = client.post("/v1/recommend", json={"user_text": "a private note about me", "n": 3})
+        mine = client.get("/v1/health", headers={"X-Request-ID": "my-request-42"})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "hybridrec.api.access"]
+    assert len(lines) == 2 and lines[0]["method"] == "POST" and lines[0]["path"] == "/v1/recommend"
+    assert lines[0]["status"] == 200 and lines[0]["request_id"] == answer.headers["x-request-id"]
+    assert mine.headers["x-request-id"] == "my-request-42" == lines[1]["request_id"]  # the client's own id
+    assert "private" not in caplog.text
 
 
 def test_predict_known_and_text_users(client, engine):
@@ -98,13 +103,13 @@ def test_users_and_items(client, engine):
         ("post", "/predict", {"user_id": 99999, "item_id": 1}, 404, "unknown user_id 99999"),
         ("post", "/predict", {"user_id": 1, "item_id": 99999}, 404, "unknown item_id 99999"),
         ("post", "/recommend", {"user_id": 99999}, 404, "unknown user_id 99999"),
-        ("post", "/recommend", {}, 422, "give exactly one of user_id or user_text"),
+        ("post", "/recommend", {}, 422, "give exactly one of user_id, user_text or liked_items"),
         (
             "post",
             "/recommend",
             {"user_id": 1, "user_text": "hi"},
             422,
-            "give exactly one of user_id or user_text",
+            "give exactly one of user_id, user_text or liked_items",
         ),
         ("post", "/recommend", {"user_text": ""}, 422, "at least 1 character"),
         ("post", "/recommend", {"user_text": "   "}, 422, "user_text is empty"),
@@ -141,10 +146,69 @@ def test_malformed_json_and_oversized_bodies(client):
 
 def test_openapi_documents_every_endpoint_with_examples(client):
     spec = client.get("/openapi.json").json()
-    assert {"/health", "/predict", "/recommend", "/users/{user_id}", "/items/{item_id}"} <= set(spec["paths"])
+    paths = {
+        "/health",
+        "/predict",
+        "/recommend",
+        "/recommend/batch",
+        "/users/{user_id}",
+        "/items/{item_id}",
+        "/items",
+    }
+    assert set(spec["paths"]) == {f"/v1{p}" for p in paths}  # the unversioned aliases stay out of the spec
+    operations = [op for methods in spec["paths"].values() for op in methods.values()]
+    assert len({op["operationId"] for op in operations}) == len(operations) and all(
+        "_v1_" not in op["operationId"] for op in operations
+    )
+    assert all({"404", "413", "422", "503"} <= set(op["responses"]) for op in operations)
     schemas = spec["components"]["schemas"]
     assert schemas["RecommendRequest"]["examples"] and schemas["RecommendResponse"]["examples"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_unversioned_paths_answer_as_aliases_of_v1(client):
+    assert client.get("/health").json() == client.get("/v1/health").json()
+    body = {"user_id": 3, "n": 4}
+    assert client.post("/recommend", json=body).json() == client.post("/v1/recommend", json=body).json()
+
+
+def test_a_new_user_starts_from_films_they_rated(client, engine):
+    liked = [{"item_id": int(i)} for i in engine.item_index.ids[:2]] + [
+        {"item_id": int(engine.item_index.ids[5]), "rating": 1}
+    ]
+    body = client.post("/v1/recommend", json={"liked_items": liked, "n": 5}).json()
+    assert body["cold_start"] and len(body["items"]) == 5
+    assert not {i["item_id"] for i in body["items"]} & {x["item_id"] for x in liked}  # seen: left out
+    assert client.post("/v1/recommend", json={"liked_items": [{"item_id": 99999}]}).status_code == 404
+
+
+def test_batch_recommendations_equal_one_request_per_user(client):
+    batch = client.post("/v1/recommend/batch", json={"user_ids": [1, 2, 3], "n": 4}).json()["results"]
+    assert [r["user_id"] for r in batch] == [1, 2, 3]
+    for row in batch:
+        one = client.post("/v1/recommend", json={"user_id": row["user_id"], "n": 4}).json()["items"]
+        assert row["items"] == one
+    assert client.post("/v1/recommend/batch", json={"user_ids": [1, 99999]}).status_code == 404
+    assert client.post("/v1/recommend/batch", json={"user_ids": list(range(1, 102))}).status_code == 422
+
+
+def test_the_catalog_is_searched_and_paged(client, engine):
+    everything = client.get("/v1/items", params={"limit": 100}).json()
+    assert everything["total"] == engine.n_items and len(everything["items"]) == min(100, engine.n_items)
+    page = client.get("/v1/items", params={"offset": 10, "limit": 5}).json()
+    assert [i["item_id"] for i in page["items"]] == [i["item_id"] for i in everything["items"][10:15]]
+    horror = client.get("/v1/items", params={"genre": "horror", "limit": 100}).json()
+    assert horror["total"] and all("Horror" in i["genres"] for i in horror["items"])
+    word = engine.item_info(int(engine.item_index.ids[0]))["title"].split()[0]
+    titled = client.get("/v1/items", params={"q": word.lower(), "limit": 100}).json()
+    assert titled["items"] and all(word.lower() in i["title"].lower() for i in titled["items"])
+    assert client.get("/v1/items", params={"limit": 0}).status_code == 422
+
+
+def test_prometheus_metrics_scrape(client):
+    client.get("/v1/health")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "http_requests_total" in metrics.text
 
 
 def test_fuzzing_the_schema_finds_no_server_errors(api_settings):
@@ -157,7 +221,7 @@ def test_fuzzing_the_schema_finds_no_server_errors(api_settings):
     load_state(app, api_settings)  # schemathesis calls the app without running its lifespan
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 7
     for operation, mode in [(op, mode) for op in operations for mode in GenerationMode]:
 
         @given(case=operation.as_strategy(mode))

@@ -230,11 +230,16 @@ def test_configured_callbacks_run_without_a_validation_carve_out(compose_train, 
 
 def test_the_python_api_cross_validates_with_the_configs(synthetic_data_dir, tmp_path):
     """``from hybridrec import cross_validate``: train.py's configs and overrides, from code."""
-    import hybridrec
     from conftest import TINY
 
+    import hybridrec
+
     result = hybridrec.cross_validate(
-        *TINY, "cv=fold", "final_fit=false", f"data.data_dir={synthetic_data_dir}", output_dir=tmp_path / "run"
+        *TINY,
+        "cv=fold",
+        "final_fit=false",
+        f"data.data_dir={synthetic_data_dir}",
+        output_dir=tmp_path / "run",
     )
     assert result.rows[0]["fold"] == 1 and np.isfinite(result.summary["test/rmse_mean"])
     assert (tmp_path / "run" / "cv_summary.json").is_file()

@@ -205,7 +205,12 @@ def run_serve(cfg: DictConfig) -> None:
     }
     for key, value in settings.items():  # workers are separate processes: they read their settings from here
         os.environ[f"HYBRIDREC_{key}"] = value
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hybridrec.api.app import install_request_ids
+
+    logging.basicConfig(
+        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+    )
+    install_request_ids()
     uvicorn.run(
         "hybridrec.api.app:create_app",
         factory=True,

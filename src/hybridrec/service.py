@@ -33,6 +33,7 @@ class RecommendQuery:
 
     user_id: int | None
     user_text: str | None
+    liked_items: list | None  # or (item id, rating or None) pairs of a new user's films
     n: int
     exclude_seen: bool
     genres: object  # genre names: a list, or one comma-separated string, or None
@@ -40,8 +41,8 @@ class RecommendQuery:
 
     @classmethod
     def of(cls, values: Mapping) -> RecommendQuery:
-        """From any mapping holding the fields (a CLI config, a request body)."""
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        """From any mapping holding the fields (a CLI config, a request body); the users absent are None."""
+        return cls(**{f.name: values.get(f.name) for f in fields(cls)})
 
 
 @dataclass
@@ -53,17 +54,19 @@ class RecommendationService:
     defaults: Mapping = field(default_factory=dict)  # what ``ask`` fills in (predict.yaml's values)
 
     @staticmethod
-    def check_user_choice(user_id, user_text) -> None:
-        """Exactly one of a known user or a description."""
-        if (user_id is None) == (user_text is None):
+    def check_user_choice(user_id, user_text, liked_items=None) -> None:
+        """Exactly one of a known user, a description, or the films a new user rated."""
+        if sum(x is not None for x in (user_id, user_text, liked_items)) != 1:
             raise InvalidInputError('give exactly one of user_id=<id> or user_text="<description>"')
 
     def recommend(self, query: RecommendQuery) -> ExplainedList:
-        self.check_user_choice(query.user_id, query.user_text)
+        self.check_user_choice(query.user_id, query.user_text, query.liked_items)
         if query.user_id is not None:
             result = self.engine.recommend(
                 query.user_id, n=query.n, exclude_seen=query.exclude_seen, genres=query.genres
             )
+        elif query.liked_items is not None:
+            result = self.engine.recommend_films(query.liked_items, n=query.n, genres=query.genres)
         else:
             result = self.engine.recommend_text(query.user_text, n=query.n, genres=query.genres)
         if not query.explain or not result.items:
@@ -73,9 +76,7 @@ class RecommendationService:
     def ask(self, **fields) -> ExplainedList:
         """``recommend`` with keyword arguments, the rest from ``defaults``:
         ``service.ask(user_id=1, n=5)``, ``service.ask(user_text="...", explain=True)``."""
-        return self.recommend(
-            RecommendQuery.of({**self.defaults, "user_id": None, "user_text": None, **fields})
-        )
+        return self.recommend(RecommendQuery.of({**self.defaults, **fields}))
 
     def explain(self, result: RecommendationList) -> list[Explanation]:
         """One explanation per recommended film, grounded in the user's history or text."""

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import re
 import time
+import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hybridrec import __version__
 from hybridrec.api.routes import catalog, health, recommend
+from hybridrec.api.schemas import ErrorResponse
 from hybridrec.api.settings import Settings, get_settings
 from hybridrec.errors import HybridRecError, InvalidInputError, UnknownIdError
 
 log = logging.getLogger("hybridrec.api")
 access_log = logging.getLogger("hybridrec.api.access")
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+ERRORS = {  # what any route may answer besides its own response (documented in the OpenAPI)
+    404: {"model": ErrorResponse, "description": "unknown user or film"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid request"},
+    503: {"model": ErrorResponse, "description": "the service cannot answer now (e.g. the embedder is down)"},
+}
 
 
 def load_state(app: FastAPI, settings: Settings) -> None:
@@ -46,8 +58,13 @@ def load_state(app: FastAPI, settings: Settings) -> None:
     )
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
 class AccessLog:
-    """One line per request: method, path, status, latency. Never bodies (they may hold private text)."""
+    """One JSON line per request: its id, method, path, status, latency; never bodies (they may hold
+    private text). Every response carries the request's id (``X-Request-ID``: the client's own when
+    it sent a well-formed one, else a new one), and so does every line logged while it is served."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -57,19 +74,48 @@ class AccessLog:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
+        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())],
+                }
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                elapsed = (time.perf_counter() - started) * 1000
-                access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+                line = {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+                access_log.info(json.dumps(line))
+            REQUEST_ID.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every log record the id of the request being served (``-`` outside any)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def install_request_ids() -> None:
+    """Every handler of the root logger stamps its records with the request id (``%(request_id)s``)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
 
 
 class BodySizeLimit:
@@ -136,10 +182,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Known users by `user_id`, new users by a free-text `user_text` (cold start)."
         ),
         lifespan=lifespan,
-        responses={413: {"description": "request body too large"}},
+        responses=ERRORS,
     )
     for router in (health.router, recommend.router, catalog.router):
-        app.include_router(router)
+        app.include_router(router, prefix="/v1")
+        app.include_router(router, include_in_schema=False)  # the unversioned paths: aliases of /v1
+    Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, err: UnknownIdError):

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TEXT = 2000  # the schema's bound; the service's own limit (settings.max_text_chars) may be lower
 MAX_N = 100
+MAX_BATCH = 100  # users per batch request
+MAX_LIKED = 50  # films a new user may start from
 
 
 class _Request(BaseModel):
@@ -57,7 +59,21 @@ class PredictResponse(BaseModel):
     )
 
 
-class RecommendRequest(_UserChoice):
+class LikedItem(_Request):
+    item_id: int = Field(..., ge=1, le=2**31 - 1)
+    rating: float | None = Field(
+        None, ge=1, le=5, description="how much they liked it (1-5); none: they liked it"
+    )
+
+
+class RecommendRequest(_Request):
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="a known user")
+    user_text: str | None = Field(
+        None, min_length=1, max_length=MAX_TEXT, description="or a new user described in words (cold start)"
+    )
+    liked_items: list[LikedItem] | None = Field(
+        None, min_length=1, max_length=MAX_LIKED, description="or a new user known by films they rated"
+    )
     n: int = Field(10, ge=1, le=MAX_N, description="length of the list")
     exclude_seen: bool = Field(True, description="leave out films the user already rated")
     genres: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
@@ -65,11 +81,19 @@ class RecommendRequest(_UserChoice):
     )
     explain: bool = Field(False, description="add a one- or two-sentence reason per film")
 
+    @model_validator(mode="after")
+    def exactly_one_user(self):
+        given = [self.user_id is not None, self.user_text is not None, self.liked_items is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of user_id, user_text or liked_items")
+        return self
+
     model_config = ConfigDict(
         **_Request.model_config,
         json_schema_extra={
             "examples": [
                 {"user_id": 1, "n": 10},
+                {"liked_items": [{"item_id": 50, "rating": 5}, {"item_id": 181}], "n": 5},
                 {
                     "user_text": "Age: 33, gender: M, occupation: software engineer. Enjoys sci-fi and action movies.",
                     "n": 5,
@@ -161,3 +185,34 @@ class ItemResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list
+
+
+class BatchRecommendRequest(_Request):
+    user_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        ..., min_length=1, max_length=MAX_BATCH, description="known users"
+    )
+    n: int = Field(10, ge=1, le=MAX_N, description="length of each list")
+    exclude_seen: bool = Field(True, description="leave out films each user already rated")
+    genres: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None, max_length=19, description="keep only films of these genres"
+    )
+
+    model_config = ConfigDict(
+        **_Request.model_config, json_schema_extra={"examples": [{"user_ids": [1, 2, 3], "n": 5}]}
+    )
+
+
+class UserList(BaseModel):
+    user_id: int
+    items: list[RecommendedItem]
+
+
+class BatchRecommendResponse(BaseModel):
+    results: list[UserList]
+
+
+class ItemsPage(BaseModel):
+    items: list[ItemResponse]
+    total: int = Field(..., description="films matching, over all pages")
+    offset: int
+    limit: int

@@ -58,7 +58,7 @@ class GeminiExplainer(Explainer):
         self,
         model: str = "gemini-2.5-pro",
         cache_path: str | Path | None = None,
-        budget_s: float = 20.0,
+        budget_s: float = 5.0,
         timeout_s: float = 15.0,
         max_attempts: int = 3,
         initial_wait_s: float = 1.0,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hybridrec.bundle import Bundle, BundleError
-from hybridrec.constants import ITEM_COL, USER_COL
+from hybridrec.constants import ITEM_COL, RELEVANCE_THRESHOLD, USER_COL
 from hybridrec.data.movielens import IdIndex
 from hybridrec.data.queries import TextQuery, TitleFinder, build_text_query
 from hybridrec.errors import InvalidInputError, UnknownIdError
@@ -208,6 +208,50 @@ class RecommendationEngine:
         rank[np.concatenate([query.named[0], query.named_disliked[0]])] = -np.inf  # seen, or refused
         top = self._top(rank, n, mask)
         return RecommendationList(self._describe(top, ratings[0][top], rank), True, user_text=text)
+
+    def recommend_films(self, liked, n: int = 10, genres=None) -> RecommendationList:
+        """A new user known by films they rated: ``liked`` holds (item id, rating or None) pairs; a
+        rating of 4 or more (or none) says they liked it, 2 or less that they did not. The model reads
+        the films' titles as the user's words, with the films named; the films are left out."""
+        n = self._check_n(n)
+        mask = self._genre_filter(genres)
+        self._check_reads_text()
+        if not liked:
+            raise InvalidInputError("liked_items is empty")
+        films = [(self.item_position(item_id), rating) for item_id, rating in liked]
+        loved = [i for i, r in films if r is None or r >= RELEVANCE_THRESHOLD]
+        refused = [i for i, r in films if r is not None and r <= 2]
+        parts = []
+        if loved:
+            parts.append("I liked " + ", ".join(self._titles[i] for i in loved) + ".")
+        if refused:
+            parts.append("I did not like " + ", ".join(self._titles[i] for i in refused) + ".")
+        text = " ".join(parts) or "I have seen " + ", ".join(self._titles[i] for i, _ in films) + "."
+        query = build_text_query([text], self.embedder, None)
+        query.named, query.named_disliked = (
+            [np.array(loved, dtype=np.int64)],
+            [np.array(refused, dtype=np.int64)],
+        )
+        ratings, rank = self.model.text_user_scores(query)
+        rank = np.asarray(rank[0], dtype=np.float64)
+        rank[[i for i, _ in films]] = -np.inf  # seen
+        top = self._top(rank, n, mask)
+        return RecommendationList(self._describe(top, ratings[0][top], rank), True, user_text=text)
+
+    def search_items(self, query: str | None = None, genre: str | None = None, year_from=None, year_to=None):
+        """Catalog films whose title holds ``query`` (case-insensitive), of ``genre``, released
+        within the years: their positions, in id order."""
+        keep = np.ones(self.n_items, dtype=bool)
+        if query:
+            keep &= self.items["display_title"].str.contains(query, case=False, regex=False).to_numpy()
+        if genre:
+            keep &= self._genre_filter([genre])
+        years = self.items["year"].astype("float").to_numpy()
+        if year_from is not None:
+            keep &= years >= year_from
+        if year_to is not None:
+            keep &= years <= year_to
+        return np.flatnonzero(keep)
 
     def _top(self, rank: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
         if mask is not None:

@@ -1,4 +1,5 @@
-"""POST /predict and POST /recommend: known users inline, text users (an embedding) off the event loop."""
+"""POST /predict, /recommend and /recommend/batch: known users inline, new users (an embedding) off the
+event loop."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from hybridrec.api.schemas import (
+    BatchRecommendRequest,
+    BatchRecommendResponse,
     ErrorResponse,
     PredictRequest,
     PredictResponse,
     RecommendedItem,
     RecommendRequest,
     RecommendResponse,
+    UserList,
 )
 from hybridrec.service import RecommendQuery
 
@@ -31,7 +35,12 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-@router.post("/predict", response_model=PredictResponse, summary="Predicted rating of one film for one user")
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    operation_id="predict",
+    summary="Predicted rating of one film for one user",
+)
 async def predict(request: Request, body: PredictRequest) -> PredictResponse:
     service = request.app.state.service
     if body.user_id is not None:
@@ -49,13 +58,47 @@ async def predict(request: Request, body: PredictRequest) -> PredictResponse:
     )
 
 
-@router.post("/recommend", response_model=RecommendResponse, summary="Top-N films for a known or a new user")
+@router.post(
+    "/recommend",
+    response_model=RecommendResponse,
+    operation_id="recommend",
+    summary="Top-N films for a known user, a new user in words, or a new user's films",
+)
 async def recommend(request: Request, body: RecommendRequest) -> RecommendResponse:
     service = request.app.state.service
     if body.user_text is not None:
         log.debug("recommend for user_text=%r", _short(body.user_text))
-    query = RecommendQuery.of(body.model_dump())
+    ask = body.model_dump()
+    if body.liked_items is not None:
+        ask["liked_items"] = [(liked.item_id, liked.rating) for liked in body.liked_items]
+    query = RecommendQuery.of(ask)
     inline = body.user_id is not None and not body.explain  # a lookup: no embedding, no explainer call
     listed = service.recommend(query) if inline else await run_in_threadpool(service.recommend, query)
     items = [RecommendedItem(**row) for row in listed.rows()]
     return RecommendResponse(items=items, cold_start=listed.result.cold_start, explainer=listed.explainer)
+
+
+@router.post(
+    "/recommend/batch",
+    response_model=BatchRecommendResponse,
+    operation_id="recommend_batch",
+    summary="Top-N films for each of many known users",
+)
+async def recommend_batch(request: Request, body: BatchRecommendRequest) -> BatchRecommendResponse:
+    engine = request.app.state.service.engine
+
+    def lists():
+        return [
+            UserList(
+                user_id=user_id,
+                items=[
+                    RecommendedItem(**r.as_dict())
+                    for r in engine.recommend(
+                        user_id, n=body.n, exclude_seen=body.exclude_seen, genres=body.genres
+                    ).items
+                ],
+            )
+            for user_id in body.user_ids
+        ]
+
+    return BatchRecommendResponse(results=await run_in_threadpool(lists))
