@@ -156,3 +156,22 @@ def test_fold_workers_log_to_the_runs_log_file(synthetic_data_dir, tmp_path):
     for line in ("fold 1: test RMSE", "fold 2: test RMSE", "Canonical folds", "mean ± std"):
         assert line in logged, line
     assert "Epoch 0" not in result.stderr  # no bar from the workers
+
+
+def test_eval_gives_a_fold_bundle_its_cross_validation_numbers(synthetic_data_dir, tmp_path):
+    """eval.py reads a fold's bundle and the fold's test part again: the numbers of the CV run. A
+    bundle of every rating is refused (its training held every test rating)."""
+    from conftest import TINY
+
+    env = {"HYBRIDREC_DATA_DIR": str(synthetic_data_dir)}
+    run = tmp_path / "run"
+    trained = run_cli("train.py", *TINY, "cv=fold", "save_fold_bundles=true", f"hydra.run.dir={run}", env=env)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    result = run_cli("eval.py", f"bundle={run / 'folds' / '1' / 'bundle'}", "format=json", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = json.loads(result.stdout)
+    fold = json.loads((run / "cv_summary.json").read_text())["folds"][0]
+    for key in ("test/rmse", "test/mae", "test/ndcg@10", "test/recall@10"):
+        assert evaluated[key] == pytest.approx(fold[key], abs=1e-6), key
+    refused = run_cli("eval.py", f"bundle={run / 'bundle'}", env=env)
+    assert refused.returncode == 2 and "would leak" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

@@ -87,7 +87,10 @@ def save_bundle(
     items: pd.DataFrame,
     users: pd.DataFrame,
     metrics: dict | None = None,
+    split: dict | None = None,
 ) -> Path:
+    """Write a bundle atomically; ``split`` says what it was trained on (protocol and fold: the
+    test part of that fold is what it may be evaluated on; ``all`` for the final fit)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -141,6 +144,7 @@ def save_bundle(
             "embedder": context.embeddings.embedder if context.embeddings is not None else None,
             "n_users": context.n_users,
             "n_items": context.n_items,
+            "split": split or {"protocol": "all", "fold": 0},
             "metrics": metrics or {},
             "data_notice": DATA_NOTICE,
             "files": {name: _sha256(tmp / name) for name in files},

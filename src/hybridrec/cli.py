@@ -89,6 +89,49 @@ def _run_name() -> str:
 
 
 @exits_cleanly
+def run_eval(cfg: DictConfig) -> dict:
+    """Evaluate a fold's saved bundle on that fold's test part (never a bundle of all ratings: every
+    test rating was in its training)."""
+    import json
+
+    from omegaconf import open_dict
+
+    from hybridrec.bundle import find_bundle, load_bundle
+    from hybridrec.errors import InvalidInputError
+    from hybridrec.evaluation.cross_validation import evaluate_model
+    from hybridrec.training.fit import build_datamodule
+
+    if cfg.format not in ("table", "json"):
+        raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
+    bundle = load_bundle(find_bundle(cfg.bundle, cfg.paths.log_dir))
+    split = bundle.manifest.get("split") or {}
+    if split.get("protocol", "all") == "all":
+        raise InvalidInputError(
+            f"bundle {bundle.bundle_id} was trained on every rating, the test folds' too: evaluating it would "
+            "leak; save fold bundles (train.py save_fold_bundles=true) and evaluate one of those"
+        )
+    trained = bundle.config
+    with open_dict(trained):
+        trained.data.data_dir = cfg.data_dir
+    embedder = None
+    if bundle.model.reads_text:
+        from hybridrec.embedders.factory import build_embedder
+
+        embedder = build_embedder(trained.embedder, cfg.paths.embedding_cache, progress=False)
+    datamodule = build_datamodule(trained, split["protocol"], int(split["fold"]), embedder)
+    metrics = {
+        k: v for k, v in evaluate_model(bundle.model, datamodule).metrics.items() if isinstance(v, float)
+    }
+    payload = {"bundle": bundle.bundle_id, **split, **metrics}
+    if cfg.format == "json":
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"{split['protocol']} fold {split['fold']}, bundle {bundle.bundle_id}")
+        print("\n".join(f"{key:<24} {value:.4f}" for key, value in metrics.items()))
+    return payload
+
+
+@exits_cleanly
 def run_predict(cfg: DictConfig) -> None:
     """Print a top-N list, or one predicted rating, for a known user or a user described in words."""
     import json

@@ -36,4 +36,5 @@ def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = N
         dm.data.items,
         dm.data.users,
         metrics,
+        split={"protocol": "all", "fold": 0},
     )

@@ -7,7 +7,12 @@ from hybridrec.api.schemas import HealthResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse, operation_id="health", summary="Liveness, and which bundle is served")
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    operation_id="health",
+    summary="Liveness, and which bundle is served",
+)
 async def get_health(request: Request) -> HealthResponse:
     engine = request.app.state.engine
     manifest = engine.bundle.manifest

@@ -1,0 +1,20 @@
+"""Evaluate a saved fold model again on its fold's test part, without training: `python eval.py bundle=PATH`."""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(config_path="configs", config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from hybridrec.cli import run_eval  # heavy imports only once the config is valid
+
+    run_eval(cfg)
+
+
+if __name__ == "__main__":
+    main()
