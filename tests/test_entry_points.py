@@ -174,4 +174,8 @@ def test_eval_gives_a_fold_bundle_its_cross_validation_numbers(synthetic_data_di
     for key in ("test/rmse", "test/mae", "test/ndcg@10", "test/recall@10"):
         assert evaluated[key] == pytest.approx(fold[key], abs=1e-6), key
     refused = run_cli("eval.py", f"bundle={run / 'bundle'}", env=env)
-    assert refused.returncode == 2 and "would leak" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (
+        refused.returncode == 2
+        and "would leak" in refused.stderr
+        and len(refused.stderr.strip().splitlines()) == 1
+    )

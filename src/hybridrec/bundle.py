@@ -38,10 +38,52 @@ from hybridrec.models.recommender import HybridRecommender, fit_evidence
 
 log = logging.getLogger(__name__)
 
-FORMAT = "hybridrec-bundle/2"
+FORMAT = "hybridrec-bundle/3"
 MANIFEST = "manifest.json"
 FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
 HYBRID_FILES = ("evidence.npz", "blend.json")  # the hybrid recommender's, beside FILES
+# A bundle is data, not code: the only classes its config may name, and so the only code loading it
+# may run (weights load with weights_only=True). One list, checked before anything is built.
+ALLOWED_TARGETS = frozenset(
+    [
+        "hybridrec.models.hybrid.HybridRecModel",
+        *(
+            f"hybridrec.models.mappings.{m}Mapping"
+            for m in ("Sigmoid", "Affine", "Ordinal", "Square", "Linear")
+        ),
+        "hybridrec.models.evidence.nearest_users.NearestKnownUsers",
+        "hybridrec.models.evidence.item_item.ItemItem",
+        "hybridrec.models.evidence.text_neighbours.TextNeighbours",
+        "hybridrec.models.evidence.item_knn.ItemKNN",
+        "hybridrec.models.evidence.tower_residuals.TowerResiduals",
+        "hybridrec.models.evidence.cold_baseline.ColdBaseline",
+        "hybridrec.models.evidence.cold_neighbours.ColdNeighbourRatings",
+        "hybridrec.models.evidence.text_match.TextMatch",
+        "hybridrec.models.evidence.named_films.NamedFilms",
+        "hybridrec.models.evidence.asked_genres.AskedGenres",
+        *(
+            f"hybridrec.models.baselines.{b}"
+            for b in (
+                "GlobalMean",
+                "Biases",
+                "ItemKNN",
+                "Popularity",
+                "MatrixFactorization",
+                "EASE",
+                "GenreMean",
+                "GenrePopularity",
+            )
+        ),
+        *(
+            f"hybridrec.models.text_baselines.{b}"
+            for b in ("GenreKeywords", "NamedFilmNeighbours", "BM25Films")
+        ),
+        "hybridrec.embedders.minilm.MiniLMEmbedder",
+        "hybridrec.embedders.hashing.HashingEmbedder",
+        "hybridrec.embedders.gemini.GeminiEmbedder",
+    ]
+)
+
 DATA_NOTICE = (
     "This bundle holds the ratings it was trained on and the users' age, gender and occupation: "
     "built on MovieLens, whose licence forbids redistribution, it must not be shared."
@@ -149,6 +191,7 @@ def save_bundle(
             "data_notice": DATA_NOTICE,
             "files": {name: _sha256(tmp / name) for name in files},
         }
+        manifest["checksum"] = _manifest_checksum(manifest)
         write_json(tmp / MANIFEST, manifest)
         if target.exists():
             shutil.rmtree(target)
@@ -160,24 +203,68 @@ def save_bundle(
     return target
 
 
+def _manifest_checksum(manifest: dict) -> str:
+    """sha256 of the manifest without its own checksum, keys sorted: a changed manifest shows."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def verify_bundle(path: Path) -> dict:
-    """The manifest of a complete bundle whose files all match their checksums, else BundleError."""
-    manifest_path = Path(path) / MANIFEST
+    """The manifest of a complete bundle (its own checksum right, every file a loader reads listed and
+    matching its checksum, its config naming only allowed classes), else BundleError."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"no model bundle at {path} (no {MANIFEST}); train one with `make train`")
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as err:
         raise BundleError(f"model bundle at {path} has an unreadable manifest: {err}") from err
-    if manifest.get("format") != FORMAT:
-        raise BundleError(f"model bundle at {path} has format {manifest.get('format')!r}, expected {FORMAT}")
-    for name, expected in manifest.get("files", {}).items():
-        file = Path(path) / name
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BundleError(f"model bundle at {path} has format {found!r}, expected {FORMAT}")
+    if manifest.get("checksum") != _manifest_checksum(manifest):
+        raise BundleError(f"model bundle at {path} is corrupt: its manifest does not match its checksum")
+    files = manifest.get("files")
+    required = FILES + (
+        HYBRID_FILES if "blend.json" in (files or {}) or (path / "blend.json").exists() else ()
+    )
+    if not isinstance(files, dict) or set(required) - set(files):
+        missing = sorted(set(required) - set(files or {}))
+        raise BundleError(
+            f"model bundle at {path} is incomplete: its manifest does not list {', '.join(missing)}"
+        )
+    for name, expected in files.items():
+        file = path / name
         if not file.is_file():
             raise BundleError(f"model bundle at {path} is incomplete: {name} is missing")
         if _sha256(file) != expected:
             raise BundleError(f"model bundle at {path} is corrupt: {name} does not match its checksum")
+    check_targets(OmegaConf.load(path / "config.yaml"), path)
     return manifest
+
+
+def check_targets(config: DictConfig, path: Path) -> None:
+    """Refuse a bundle whose config names a class outside ``ALLOWED_TARGETS`` where loading builds."""
+
+    def walk(node, where: str) -> None:
+        if isinstance(node, DictConfig):
+            target = node.get("_target_")
+            if target is not None and target not in ALLOWED_TARGETS:
+                raise BundleError(
+                    f"model bundle at {path} names {target} at {where}, which a bundle may not build"
+                )
+            for key in node:
+                walk(node[key], f"{where}.{key}")
+
+    model = config.get("model")
+    built = [
+        "model.net" if isinstance(model, DictConfig) and "net" in model else "model",
+        "evidence",
+        "embedder",
+    ]
+    for part in built:  # what loading builds: the hybrid's members (not its trainer), or a baseline
+        walk(OmegaConf.select(config, part), part)
 
 
 def find_bundle(path: str | Path | None, search_root: str | Path) -> Path:

@@ -225,17 +225,19 @@ def render_table(rows: list[dict]) -> str:
 
 @exits_cleanly
 def run_serve(cfg: DictConfig) -> None:
-    """Check the bundle first (one clear line if it is missing or corrupt), then start uvicorn."""
+    """Load the bundle first (one clear line if it is missing, corrupt or cannot be built), then start
+    uvicorn: one worker serves what was loaded here; more workers load their own."""
     import json
     import os
 
     import uvicorn
     from omegaconf import OmegaConf
 
-    from hybridrec.bundle import find_bundle, verify_bundle
+    from hybridrec.bundle import find_bundle
+    from hybridrec.inference.engine import load_engine
 
     bundle = find_bundle(cfg.bundle, cfg.paths.log_dir)
-    verify_bundle(bundle)
+    engine = load_engine(bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
     settings = {
         "BUNDLE": str(bundle),
         "SEARCH_ROOT": str(cfg.paths.log_dir),
@@ -248,15 +250,17 @@ def run_serve(cfg: DictConfig) -> None:
     }
     for key, value in settings.items():  # workers are separate processes: they read their settings from here
         os.environ[f"HYBRIDREC_{key}"] = value
-    from hybridrec.api.app import install_request_ids
+    from hybridrec.api.app import create_app, install_request_ids
+    from hybridrec.api.settings import get_settings
 
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
     )
     install_request_ids()
+    one = int(cfg.workers) == 1
     uvicorn.run(
-        "hybridrec.api.app:create_app",
-        factory=True,
+        create_app(get_settings(), engine) if one else "hybridrec.api.app:create_app",
+        factory=not one,
         host=cfg.host,
         port=int(cfg.port),
         workers=int(cfg.workers),

@@ -34,15 +34,16 @@ ERRORS = {  # what any route may answer besides its own response (documented in 
 }
 
 
-def load_state(app: FastAPI, settings: Settings) -> None:
-    """Load the bundle (verified), its embedder and the explainer; done once, before serving."""
+def load_state(app: FastAPI, settings: Settings, engine=None) -> None:
+    """Load the bundle (verified), its embedder and the explainer; done once, before serving
+    (``engine``: one loaded already)."""
     from omegaconf import OmegaConf
 
     from hybridrec.explain.gemini import build_explainer
     from hybridrec.inference.engine import load_engine
     from hybridrec.service import RecommendationService
 
-    app.state.engine = load_engine(
+    app.state.engine = engine or load_engine(
         settings.bundle, settings.search_root, settings.embedding_cache, settings.max_text_chars
     )
     app.state.explainer = build_explainer(OmegaConf.create(settings.explainer), settings.explanation_cache)
@@ -166,12 +167,13 @@ class BodySizeLimit:
         return await self.app(scope, counting_receive, guarded_send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
+    """The app on ``settings`` (default: from the environment); ``engine``: a bundle loaded already."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        load_state(app, settings)
+        load_state(app, settings, engine)
         yield
 
     app = FastAPI(
