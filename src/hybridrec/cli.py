@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hybridrec.errors import HybridRecError
 
@@ -47,6 +47,18 @@ def run_train(cfg: DictConfig) -> float:
     from hybridrec.tracking import log_cv_summary
     from hybridrec.training.checks import check_run_config
 
+    check_values(
+        cfg,
+        {
+            "seed": int,
+            "final_fit": bool,
+            "save_fold_bundles": bool,
+            "fold_workers": int,
+            "run_name": (str, None),
+            "tags": list,
+            "task_name": str,
+        },
+    )
     check_run_config(cfg)
     if cfg.run_name is None:  # named once here: fold workers have no Hydra context to ask
         with open_dict(cfg):
@@ -77,6 +89,49 @@ def run_train(cfg: DictConfig) -> float:
     return result.monitor_mean
 
 
+def _is(value, kind) -> bool:
+    """Whether ``value`` is of ``kind`` as a setting means it (a bool is no number, an int is a float)."""
+    if kind is None:
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, int | float)
+    if kind is list:
+        return OmegaConf.is_list(value) or isinstance(value, list)
+    return isinstance(value, kind)
+
+
+def check_values(cfg: DictConfig, kinds: dict) -> None:
+    """Each setting of ``kinds`` holds its kind (``int``, ``bool``, ``str``; a tuple: any of them,
+    ``None`` for null), never something a program would silently truncate or guess: ``user_id=1.5``
+    and ``exclude_seen=maybe`` are refused."""
+    from hybridrec.errors import InvalidInputError
+
+    names = {
+        int: "a whole number",
+        bool: "true or false",
+        str: "a text",
+        float: "a number",
+        list: "a list",
+        None: "null",
+    }
+    from omegaconf.errors import MissingMandatoryValue
+
+    for key, kind in kinds.items():
+        allowed = kind if isinstance(kind, tuple) else (kind,)
+        try:
+            if OmegaConf.is_missing(cfg, key):
+                raise MissingMandatoryValue(key)
+            value = cfg.get(key)
+        except MissingMandatoryValue:
+            raise InvalidInputError(f"{key} must be given ({key}=...)") from None
+        if not any(_is(value, k) for k in allowed):
+            raise InvalidInputError(f"{key} must be {' or '.join(names[k] for k in allowed)}, got {value!r}")
+
+
 def _run_name() -> str:
     """The run folder's name; in a sweep, the sweep folder's and the job's (``<sweep>-<job>``), so
     that every sweep's job 0 is not grouped under "0"."""
@@ -101,6 +156,7 @@ def run_eval(cfg: DictConfig) -> dict:
     from hybridrec.evaluation.cross_validation import evaluate_model
     from hybridrec.training.fit import build_datamodule
 
+    check_values(cfg, {"bundle": str, "data_dir": str, "format": str})
     if cfg.format not in ("table", "json"):
         raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
     bundle = load_bundle(find_bundle(cfg.bundle, cfg.paths.log_dir))
@@ -140,6 +196,22 @@ def run_predict(cfg: DictConfig) -> None:
     from hybridrec.inference.engine import load_engine
     from hybridrec.service import RecommendationService, RecommendQuery
 
+    check_values(
+        cfg,
+        {
+            "user_id": (int, None),
+            "item_id": (int, None),
+            "user_text": (str, None),
+            "item_text": (str, None),
+            "n": int,
+            "genres": (str, list, None),
+            "exclude_seen": bool,
+            "explain": bool,
+            "format": str,
+            "max_text_chars": int,
+            "bundle": (str, None),
+        },
+    )
     has_user = cfg.user_id is not None
     if cfg.item_text is None or cfg.user_text is not None:
         RecommendationService.check_user_choice(cfg.user_id, cfg.user_text)
@@ -234,8 +306,31 @@ def run_serve(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
     from hybridrec.bundle import find_bundle
+    from hybridrec.errors import InvalidInputError
     from hybridrec.inference.engine import load_engine
 
+    check_values(
+        cfg,
+        {
+            "bundle": (str, None),
+            "host": str,
+            "port": int,
+            "workers": int,
+            "log_level": str,
+            "max_text_chars": int,
+            "max_body_bytes": int,
+            "graceful_shutdown_s": float,
+            "cors_origins": list,
+        },
+    )
+    if not 1 <= cfg.port <= 65535 or cfg.workers < 1 or cfg.max_text_chars < 1 or cfg.graceful_shutdown_s < 0:
+        raise InvalidInputError(
+            "port must be 1-65535, workers and max_text_chars at least 1, graceful_shutdown_s >= 0"
+        )
+    if cfg.log_level not in ("critical", "error", "warning", "info", "debug"):
+        raise InvalidInputError(
+            f"log_level must be critical, error, warning, info or debug, got {cfg.log_level!r}"
+        )
     bundle = find_bundle(cfg.bundle, cfg.paths.log_dir)
     engine = load_engine(bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
     settings = {
