@@ -133,6 +133,13 @@ def test_errors_are_clear_4xx(client, method, path, payload, status, detail):
 def test_malformed_json_and_oversized_bodies(client):
     bad = client.post("/recommend", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 422 and "JSON" in bad.text
+    for unreadable in (b"[" * 1000 + b"]" * 1000, b"\xff\xfe\x00{"):  # nested too deep; not UTF-8
+        answer = client.post(
+            "/v1/recommend", content=unreadable, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, (unreadable[:10], answer.status_code, answer.text)
+    both = client.post("/v1/recommend", json={"user_id": 1, "user_text": None})
+    assert both.status_code == 422 and "must not be null" in both.text
     huge = client.post("/recommend", json={"user_text": "y" * 20_000})
     assert huge.status_code == 413 and "over 16384 bytes" in huge.json()["detail"]
 
@@ -211,8 +218,9 @@ def test_prometheus_metrics_scrape(client):
     assert metrics.status_code == 200 and "http_requests_total" in metrics.text
 
 
-def test_fuzzing_the_schema_finds_no_server_errors(api_settings):
-    """Schemathesis generates requests from the OpenAPI spec (valid and invalid); none may get a 5xx."""
+def test_fuzzing_the_schema_finds_no_failure_of_any_check(api_settings):
+    """Schemathesis generates requests from the OpenAPI spec (valid and invalid) and runs every check
+    on each answer: no 5xx, every status and body as documented, valid data accepted, invalid refused."""
     from hypothesis import given
     from hypothesis.errors import Unsatisfiable
     from schemathesis.generation.modes import GenerationMode
@@ -226,14 +234,11 @@ def test_fuzzing_the_schema_finds_no_server_errors(api_settings):
 
         @given(case=operation.as_strategy(mode))
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def no_server_error(case):
-            response = case.call()
-            assert response.status_code < 500, (
-                f"{case.method} {case.formatted_path} {case.body!r}: {response.status_code}"
-            )
+        def every_check(case):
+            case.call_and_validate()
 
         try:
-            no_server_error()
+            every_check()
         except Unsatisfiable:
             assert mode == GenerationMode.NEGATIVE  # nothing invalid to send to an endpoint without inputs
 
@@ -285,3 +290,33 @@ def test_serve_exits_with_one_line_when_the_bundle_is_missing(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: no model bundle at {tmp_path / 'missing'}; pass a bundle folder or a training run folder that holds one"
     ]
+
+
+def test_a_body_that_never_arrives_gets_408_not_a_hang(trained_bundle, tmp_path):
+    """A Content-Length larger than what is sent: the service answers 408 once the body timeout passes."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "serve.py"),
+            f"bundle={trained_bundle}",
+            f"port={port}",
+            "body_timeout_s=1",
+            "log_level=warning",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "HYBRIDREC_CACHE_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", server, timeout_s=60)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            head = "POST /v1/recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            connection.sendall(head.encode() + b'{"user_id": 1')
+            answer = connection.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)

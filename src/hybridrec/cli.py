@@ -319,6 +319,7 @@ def run_serve(cfg: DictConfig) -> None:
             "log_level": str,
             "max_text_chars": int,
             "max_body_bytes": int,
+            "body_timeout_s": float,
             "graceful_shutdown_s": float,
             "cors_origins": list,
         },
@@ -341,6 +342,7 @@ def run_serve(cfg: DictConfig) -> None:
         "EXPLAINER": json.dumps(OmegaConf.to_container(cfg.explainer, resolve=True)),
         "MAX_TEXT_CHARS": str(cfg.max_text_chars),
         "MAX_BODY_BYTES": str(cfg.max_body_bytes),
+        "BODY_TIMEOUT_S": str(cfg.body_timeout_s),
         "CORS_ORIGINS": json.dumps(list(cfg.cors_origins)),
     }
     for key, value in settings.items():  # workers are separate processes: they read their settings from here

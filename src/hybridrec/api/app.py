@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -13,11 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hybridrec import __version__
+from hybridrec.api.genres import genre_names
 from hybridrec.api.routes import catalog, health, recommend
 from hybridrec.api.schemas import ErrorResponse
 from hybridrec.api.settings import Settings, get_settings
@@ -28,6 +32,7 @@ access_log = logging.getLogger("hybridrec.api.access")
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 ERRORS = {  # what any route may answer besides its own response (documented in the OpenAPI)
     404: {"model": ErrorResponse, "description": "unknown user or film"},
+    408: {"model": ErrorResponse, "description": "the request body did not arrive in time"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request"},
     503: {"model": ErrorResponse, "description": "the service cannot answer now (e.g. the embedder is down)"},
@@ -119,16 +124,19 @@ def install_request_ids() -> None:
             handler.addFilter(RequestIdFilter())
 
 
-class BodySizeLimit:
-    """413 for request bodies over ``max_bytes``, whether announced by Content-Length or streamed."""
+class BodyGuard:
+    """413 for request bodies over ``max_bytes``, whether announced by Content-Length or streamed;
+    408 for a body that does not arrive within ``timeout_s`` (a Content-Length larger than what is
+    sent, a client that stalls), instead of a request that hangs."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float):
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
-    def _rejection(self) -> tuple[Message, Message]:
-        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+    @staticmethod
+    def _answer(status: int, detail: str) -> tuple[Message, Message]:
+        body = json.dumps({"detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        return {"type": "http.response.start", "status": 413, "headers": headers}, {
+        return {"type": "http.response.start", "status": status, "headers": headers}, {
             "type": "http.response.body",
             "body": body,
         }
@@ -138,33 +146,42 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            for message in self._rejection():
+            for message in self._answer(413, f"request body over {self.max_bytes} bytes"):
                 await send(message)
             return None
         received = 0
-        too_large = replaced = False
+        complete = False
+        refusal: tuple[Message, Message] | None = None
+        replaced = False
 
-        async def counting_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal received, complete, refusal
+            if complete:  # the body is in: what comes now is the client leaving
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                refusal = self._answer(408, f"the request body did not arrive within {self.timeout_s:g}s")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    too_large = True
+                    refusal = self._answer(413, f"request body over {self.max_bytes} bytes")
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal replaced
-            if not too_large:
+            if refusal is None:
                 return await send(message)
             if not replaced and message["type"] == "http.response.start":  # the app's answer to a cut body
                 replaced = True
-                for rejection in self._rejection():
-                    await send(rejection)
+                for answer in refusal:
+                    await send(answer)
             return None
 
-        return await self.app(scope, counting_receive, guarded_send)
+        return await self.app(scope, guarded_receive, guarded_send)
 
 
 def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
@@ -186,6 +203,28 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         lifespan=lifespan,
         responses=ERRORS,
     )
+
+    def openapi() -> dict:
+        """The spec, with the served catalog's genres as the only ones a request may name."""
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            engine = getattr(app.state, "engine", None)
+            if engine is not None:
+                names = genre_names(engine)
+                schemas = spec["components"]["schemas"]
+                for model in ("RecommendRequest", "BatchRecommendRequest"):
+                    genres = schemas[model]["properties"]["genres"]
+                    array = next(m for m in [genres, *genres.get("anyOf", [])] if m.get("type") == "array")
+                    array["items"]["enum"] = names
+                for parameter in spec["paths"]["/v1/items"]["get"]["parameters"]:
+                    if parameter["name"] == "genre":
+                        parameter["schema"] = {"anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
     for router in (health.router, recommend.router, catalog.router):
         app.include_router(router, prefix="/v1")
         app.include_router(router, include_in_schema=False)  # the unversioned paths: aliases of /v1
@@ -204,6 +243,14 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         log.error("request failed: %s", err)
         return JSONResponse({"detail": str(err)}, status_code=503)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):
+        """A body that cannot be read (invalid UTF-8, JSON nested too deep) is invalid input: 422,
+        as documented, not the framework's 400."""
+        status = 422 if err.status_code == 400 else err.status_code
+        detail = "the body is not readable JSON" if err.status_code == 400 else err.detail
+        return JSONResponse({"detail": detail}, status_code=status, headers=getattr(err, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, err: RequestValidationError):
         # input values are left out of the echo: they may be long, or private
@@ -217,6 +264,6 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["content-type"],
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(AccessLog)
     return app

@@ -12,34 +12,83 @@ MAX_BATCH = 100  # users per batch request
 MAX_LIKED = 50  # films a new user may start from
 
 
+def _integral(value):
+    """JSON Schema's integer holds 50.0 too: a float with no fraction is read as the integer it is
+    (float fields take integers anyway), in a whole body."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, values):
+        return _integral(values)
 
-class _UserChoice(_Request):
-    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="a known user")
-    user_text: str | None = Field(
+
+def _one_of(*names: str, examples: list[dict], optional: tuple[str, ...] = ()):
+    """The OpenAPI of a request that takes exactly one of ``names``: ``oneOf`` of their ``required``;
+    they and the ``optional`` fields are left out, never null (validators enforce both)."""
+
+    def extra(schema: dict) -> None:
+        schema["oneOf"] = [{"required": [name]} for name in names]
+        schema["examples"] = examples
+        for name in (*names, *optional):
+            prop = schema["properties"][name]
+            members = [m for m in prop.pop("anyOf", []) if m.get("type") != "null"]
+            prop.update(members[0] if members else {})
+            prop.pop("default", None)
+
+    return extra
+
+
+def _exactly_one(values, names: tuple[str, ...]):
+    if isinstance(values, dict):
+        nulls = [name for name in names if name in values and values[name] is None]
+        if nulls:
+            raise ValueError(f"{nulls[0]} must not be null: leave it out")
+        if sum(name in values for name in names) != 1:
+            raise ValueError(f"give exactly one of {', '.join(names[:-1])} or {names[-1]}")
+    return values
+
+
+def _user_id():
+    return Field(None, ge=1, le=2**31 - 1, description="a known user")
+
+
+def _user_text():
+    return Field(
         None, min_length=1, max_length=MAX_TEXT, description="or a new user described in words (cold start)"
     )
 
-    @model_validator(mode="after")
-    def exactly_one_user(self):
-        if (self.user_id is None) == (self.user_text is None):
-            raise ValueError("give exactly one of user_id or user_text")
-        return self
 
-
-class PredictRequest(_UserChoice):
+class PredictRequest(_Request):
+    user_id: int | None = _user_id()
+    user_text: str | None = _user_text()
     item_id: int = Field(..., ge=1, le=2**31 - 1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def exactly_one_user(cls, values):
+        return _exactly_one(values, ("user_id", "user_text"))
 
     model_config = ConfigDict(
         **_Request.model_config,
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=_one_of(
+            "user_id",
+            "user_text",
+            examples=[
                 {"user_id": 1, "item_id": 50},
                 {"user_text": "Age: 33, gender: M, occupation: engineer. Loves sci-fi.", "item_id": 50},
-            ]
-        },
+            ],
+        ),
     )
 
 
@@ -67,10 +116,8 @@ class LikedItem(_Request):
 
 
 class RecommendRequest(_Request):
-    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="a known user")
-    user_text: str | None = Field(
-        None, min_length=1, max_length=MAX_TEXT, description="or a new user described in words (cold start)"
-    )
+    user_id: int | None = _user_id()
+    user_text: str | None = _user_text()
     liked_items: list[LikedItem] | None = Field(
         None, min_length=1, max_length=MAX_LIKED, description="or a new user known by films they rated"
     )
@@ -81,17 +128,21 @@ class RecommendRequest(_Request):
     )
     explain: bool = Field(False, description="add a one- or two-sentence reason per film")
 
-    @model_validator(mode="after")
-    def exactly_one_user(self):
-        given = [self.user_id is not None, self.user_text is not None, self.liked_items is not None]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of user_id, user_text or liked_items")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def exactly_one_user(cls, values):
+        if isinstance(values, dict) and "genres" in values and values["genres"] is None:
+            raise ValueError("genres must not be null: leave it out")
+        return _exactly_one(values, ("user_id", "user_text", "liked_items"))
 
     model_config = ConfigDict(
         **_Request.model_config,
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=_one_of(
+            "user_id",
+            "user_text",
+            "liked_items",
+            optional=("genres",),
+            examples=[
                 {"user_id": 1, "n": 10},
                 {"liked_items": [{"item_id": 50, "rating": 5}, {"item_id": 181}], "n": 5},
                 {
@@ -100,8 +151,8 @@ class RecommendRequest(_Request):
                     "genres": ["Sci-Fi"],
                     "explain": True,
                 },
-            ]
-        },
+            ],
+        ),
     )
 
 

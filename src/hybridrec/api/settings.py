@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     )
     max_text_chars: int = Field(2000, ge=1, description="longest accepted user text")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
+    body_timeout_s: float = Field(10.0, gt=0, description="a body not in after this long gets 408")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins; empty: CORS off")
 
 

@@ -123,9 +123,10 @@ class RecommendationEngine:
         return text.strip()
 
     def _check_n(self, n) -> int:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= self.n_items:
-            raise InvalidInputError(f"n must be a whole number from 1 to {self.n_items}, got {n!r}")
-        return int(n)
+        """A list's length: a whole number from 1; more than the catalog holds lists all of it."""
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise InvalidInputError(f"n must be a whole number of at least 1, got {n!r}")
+        return min(int(n), self.n_items)
 
     def _genre_filter(self, genres) -> np.ndarray | None:
         if not genres:

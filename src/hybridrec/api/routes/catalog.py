@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from hybridrec.api.genres import check_genres
 from hybridrec.api.schemas import ErrorResponse, ItemResponse, ItemsPage, UserResponse
 
 router = APIRouter(tags=["catalog"], responses={404: {"model": ErrorResponse, "description": "unknown id"}})
@@ -47,6 +48,7 @@ async def list_items(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ItemsPage:
     engine = request.app.state.engine
+    check_genres(engine, genre)
     found = engine.search_items(q, genre, year_from, year_to)
     page = engine.item_index.to_id(found[offset : offset + limit])
     items = [ItemResponse(**engine.item_info(int(item_id))) for item_id in page]

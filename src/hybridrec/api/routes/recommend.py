@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hybridrec.api.genres import check_genres
 from hybridrec.api.schemas import (
     BatchRecommendRequest,
     BatchRecommendResponse,
@@ -68,6 +69,7 @@ async def recommend(request: Request, body: RecommendRequest) -> RecommendRespon
     service = request.app.state.service
     if body.user_text is not None:
         log.debug("recommend for user_text=%r", _short(body.user_text))
+    check_genres(service.engine, body.genres)
     ask = body.model_dump()
     if body.liked_items is not None:
         ask["liked_items"] = [(liked.item_id, liked.rating) for liked in body.liked_items]
@@ -86,6 +88,7 @@ async def recommend(request: Request, body: RecommendRequest) -> RecommendRespon
 )
 async def recommend_batch(request: Request, body: BatchRecommendRequest) -> BatchRecommendResponse:
     engine = request.app.state.service.engine
+    check_genres(engine, body.genres)
 
     def lists():
         return [
