@@ -24,7 +24,7 @@ def main() -> None:
 
     arg = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("bundle=")), None)
     bundle = find_bundle(arg, ROOT / "outputs")
-    engine = load_engine(bundle, ROOT / "outputs", ROOT / ".cache" / "embeddings.sqlite3")
+    engine = load_engine(bundle, ROOT / "outputs", text_cache_size=10_000)
     report = genre_intent(engine)
     summary = report["summary"]
     lines = [

@@ -54,7 +54,7 @@ def main() -> None:
     bundle_path = find_bundle(arg, ROOT / "outputs")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        engine = load_engine(bundle_path, ROOT / "outputs", Path(tmp) / "cache.sqlite3")
+        engine = load_engine(bundle_path, ROOT / "outputs", text_cache_size=10_000)
         load_seconds = time.perf_counter() - started
         if engine.embedder is not None:  # the model weights load lazily on first use: not a request cost
             engine.embedder.embed(["warm-up"])

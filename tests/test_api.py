@@ -26,8 +26,9 @@ def api_settings(trained_bundle):
     return Settings(
         bundle=str(trained_bundle),
         search_root="/nonexistent",
-        embedding_cache=os.environ["HYBRIDREC_CACHE_DIR"] + "/e.sqlite3",
+        text_cache_size=100,
         max_body_bytes=16 * 1024,
+        rate_limit=None,  # the module's many requests come from one address; the limit has tests of its own
     )
 
 
@@ -41,6 +42,69 @@ def test_health(client):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["n_users"] == 60 and body["n_items"] == 60
     assert body["bundle_id"] and body["embedder"].startswith("hashing")
+    assert body["text_cache"]["size"] == 100 and 0 <= body["text_cache"]["entries"] <= 100
+
+
+def test_new_users_texts_are_held_in_a_bounded_cache_never_the_training_one(api_settings, engine):
+    small = api_settings.model_copy(update={"text_cache_size": 3})
+    with TestClient(create_app(small)) as client:
+        for k in range(8):
+            assert (
+                client.post("/v1/recommend", json={"user_text": f"likes film {k}", "n": 2}).status_code == 200
+            )
+        assert client.get("/v1/health").json()["text_cache"] == {"entries": 3, "size": 3}
+        assert not client.app.state.engine.embedder.inner.__class__.__name__.startswith("Cached")
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after_and_health_stays_open(api_settings):
+    limited = api_settings.model_copy(update={"rate_limit": "3/minute"})
+    with TestClient(create_app(limited)) as client:
+        answers = [client.post("/v1/recommend", json={"user_id": 2, "n": 2}) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+        assert "at most 3 per 1 minute" in answers[-1].json()["detail"]
+        assert client.get("/v1/health").status_code == 200
+
+
+def test_cold_start_work_beyond_its_slots_gets_503_with_retry_after(api_settings):
+    gated = api_settings.model_copy(update={"cold_start_slots": 1, "cold_start_wait_s": 0.0})
+    with TestClient(create_app(gated)) as client:
+        gate = client.app.state.cold_start
+        client.portal.call(gate.semaphore.acquire)  # a slow new user holds the only slot
+        busy = client.post("/v1/recommend", json={"user_text": "space operas", "n": 2})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert client.post("/v1/predict", json={"user_text": "space operas", "item_id": 1}).status_code == 503
+        assert (
+            client.post("/v1/recommend", json={"user_id": 2, "n": 2}).status_code == 200
+        )  # known users pass
+        gate.semaphore.release()
+        assert client.post("/v1/recommend", json={"user_text": "space operas", "n": 2}).status_code == 200
+
+
+def test_a_gemini_outage_is_503_with_retry_after(api_settings, compose_train, fake_gemini):
+    """A bundle trained on Gemini embeddings (the real client, against the fake server); the server
+    then goes down: new users get 503 with Retry-After, known users their lists."""
+    from hybridrec.embedders.factory import build_embedder
+    from hybridrec.inference.engine import load_engine
+    from hybridrec.training.final_fit import train_and_save_bundle
+
+    cfg = compose_train(
+        "embedder=gemini",
+        "embedder.output_dimensionality=16",
+        "embedder.requests_per_minute=0",
+        "embedder.max_attempts=2",
+        "embedder.initial_wait_s=0.01",
+        "trainer.max_epochs=1",
+    )
+    bundle = train_and_save_bundle(cfg, build_embedder(cfg.embedder, None))
+    engine = load_engine(bundle, "/nonexistent", text_cache_size=10, text_budget_s=5.0)
+    assert engine.embedder.inner.budget_s == 5.0
+    fake_gemini.fail(503, times=10)
+    with TestClient(create_app(api_settings, engine)) as client:
+        answer = client.post("/v1/recommend", json={"user_text": "a brand new text", "n": 2})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+        assert "Gemini embeddings failed (within a budget of 5s)" in answer.json()["detail"]
+        assert client.post("/v1/recommend", json={"user_id": 2, "n": 2}).status_code == 200
 
 
 def test_each_request_is_logged_once_as_json_with_its_id_and_without_its_body(client, caplog):

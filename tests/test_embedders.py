@@ -13,7 +13,7 @@ from hybridrec.data.context import embed_profiles
 from hybridrec.data.profiles import ProfileConfig
 from hybridrec.data.splits import canonical_fold
 from hybridrec.embedders.base import Embedder
-from hybridrec.embedders.cache import CachedEmbedder
+from hybridrec.embedders.cache import CachedEmbedder, MemoryCachedEmbedder
 from hybridrec.embedders.gemini import GeminiEmbedder
 from hybridrec.embedders.hashing import HashingEmbedder
 from hybridrec.gemini import GeminiKeyError, GeminiUnavailableError, RateLimiter, find_api_key
@@ -66,6 +66,20 @@ def test_cache_embeds_each_text_once(tmp_path):
     assert (cached.last.embedded, cached.last.cached) == (1, 2)
     reopened = CachedEmbedder(CountingEmbedder(), tmp_path / "cache.sqlite3", progress=False)
     assert np.array_equal(reopened.embed(["b"])[0], first[1]) and reopened.inner.seen == []
+
+
+def test_memory_cache_is_bounded_and_forgets_the_oldest_text():
+    inner = CountingEmbedder()
+    cached = MemoryCachedEmbedder(inner, size=2)
+    first = cached.embed(["a", "b", "a"])
+    assert inner.seen == ["a", "b"] and np.array_equal(first[0], first[2])
+    cached.embed(["a"])  # a is now the newest
+    cached.embed(["c"])  # b goes
+    assert len(cached) == 2
+    cached.embed(["a", "b"])
+    assert inner.seen == ["a", "b", "c", "b"]
+    with pytest.raises(ValueError, match="at least 1"):
+        MemoryCachedEmbedder(inner, size=0)
 
 
 def test_cache_resumes_after_an_interrupted_run(tmp_path):
@@ -181,7 +195,8 @@ def test_gemini_retries_a_429(fake_gemini):
 def test_gemini_persistent_500_fails_clearly_after_the_retries(fake_gemini):
     fake_gemini.fail(500, times=10)
     with pytest.raises(
-        GeminiUnavailableError, match=r"Gemini embeddings failed: HTTP 500 INTERNAL: scripted failure"
+        GeminiUnavailableError,
+        match=r"Gemini embeddings failed \(within a budget of 120s\): HTTP 500 INTERNAL",
     ):
         _gemini(output_dimensionality=4, max_attempts=3).embed(["a"])
     assert len(fake_gemini.calls("batchEmbedContents")) == 3
@@ -199,6 +214,15 @@ def test_gemini_retries_a_timeout(fake_gemini):
     vectors = _gemini(output_dimensionality=4, timeout_s=1.0).embed(["slow"])
     assert len(fake_gemini.calls("batchEmbedContents")) == 2
     assert np.allclose(vectors, _expected(["slow"], 4), atol=1e-5)
+
+
+def test_gemini_gives_up_when_its_time_budget_is_spent(fake_gemini):
+    """Each answer takes 3 s and the budget is 1 s (the request timeout is clipped to it): the first
+    attempt times out with the budget spent, so no second one is made."""
+    fake_gemini.delay(3.0, times=10)
+    with pytest.raises(GeminiUnavailableError, match=r"within a budget of 1s"):
+        _gemini(output_dimensionality=4, budget_s=1.0).embed(["slow"])
+    assert len(fake_gemini.calls("batchEmbedContents")) == 1
 
 
 def test_gemini_without_a_key_fails_at_once(monkeypatch, tmp_path):

@@ -38,7 +38,7 @@ def test_a_bundle_loads_without_lightning_and_without_refitting_its_evidence(tra
         "import hybridrec.models.evidence.item_item as item_item, hybridrec.models.evidence.item_knn as knn\n"
         "item_item.ease_weights = knn.pearson_baseline_similarity = None  # a call would fail\n"
         "from hybridrec.inference.engine import load_engine\n"
-        f"engine = load_engine({str(trained_bundle)!r}, '/nonexistent', None, text=False)\n"
+        f"engine = load_engine({str(trained_bundle)!r}, '/nonexistent', 10, text=False)\n"
         "assert engine.recommend(int(engine.user_index.ids[0])).items\n"
         "assert engine.predict(int(engine.user_index.ids[0]), int(engine.item_index.ids[0])) > 0\n"
         "assert 'lightning' not in sys.modules, 'lightning imported'\n"

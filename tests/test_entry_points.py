@@ -75,6 +75,23 @@ def test_gemini_without_key_is_one_line_exit_2(synthetic_data_dir, tmp_path):
     ]
 
 
+def test_a_gemini_outage_stops_training_with_one_line_exit_1(synthetic_data_dir, tmp_path, fake_gemini):
+    fake_gemini.fail(503, times=100)
+    env = {"HYBRIDREC_DATA_DIR": str(synthetic_data_dir), "HYBRIDREC_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli(
+        "train.py",
+        f"hydra.run.dir={tmp_path / 'a'}",
+        "embedder=gemini",
+        "embedder.budget_s=1",
+        "embedder.initial_wait_s=0.01",
+        "embedder.requests_per_minute=0",
+        env=env,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Gemini embeddings failed (within a budget of 1s): HTTP 503" in errors[0]
+
+
 def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     from conftest import TINY
 

@@ -209,6 +209,8 @@ def run_predict(cfg: DictConfig) -> None:
             "explain": bool,
             "format": str,
             "max_text_chars": int,
+            "text_cache_size": int,
+            "text_budget_s": float,
             "bundle": (str, None),
         },
     )
@@ -217,7 +219,13 @@ def run_predict(cfg: DictConfig) -> None:
         RecommendationService.check_user_choice(cfg.user_id, cfg.user_text)
     if cfg.format not in ("table", "json"):
         raise InvalidInputError(f"format must be table or json, got {cfg.format!r}")
-    engine = load_engine(cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
+    engine = load_engine(
+        cfg.bundle,
+        cfg.paths.log_dir,
+        cfg.text_cache_size,
+        cfg.max_text_chars,
+        text_budget_s=cfg.text_budget_s,
+    )
 
     if cfg.item_text is not None:
         rating = engine.score_new_item(cfg.item_text, cfg.user_id)
@@ -305,6 +313,7 @@ def run_serve(cfg: DictConfig) -> None:
     import uvicorn
     from omegaconf import OmegaConf
 
+    from hybridrec.api.limits import parse_rate
     from hybridrec.bundle import find_bundle
     from hybridrec.errors import InvalidInputError
     from hybridrec.inference.engine import load_engine
@@ -320,6 +329,11 @@ def run_serve(cfg: DictConfig) -> None:
             "max_text_chars": int,
             "max_body_bytes": int,
             "body_timeout_s": float,
+            "text_cache_size": int,
+            "text_budget_s": float,
+            "rate_limit": (str, None),
+            "cold_start_slots": int,
+            "cold_start_wait_s": float,
             "graceful_shutdown_s": float,
             "cors_origins": list,
         },
@@ -332,12 +346,22 @@ def run_serve(cfg: DictConfig) -> None:
         raise InvalidInputError(
             f"log_level must be critical, error, warning, info or debug, got {cfg.log_level!r}"
         )
+    if cfg.rate_limit is not None:
+        parse_rate(cfg.rate_limit)
+    if cfg.cold_start_slots < 1 or cfg.text_cache_size < 1 or cfg.text_budget_s <= 0:
+        raise InvalidInputError("cold_start_slots and text_cache_size must be at least 1, text_budget_s > 0")
     bundle = find_bundle(cfg.bundle, cfg.paths.log_dir)
-    engine = load_engine(bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars)
+    engine = load_engine(
+        bundle, cfg.paths.log_dir, cfg.text_cache_size, cfg.max_text_chars, text_budget_s=cfg.text_budget_s
+    )
     settings = {
         "BUNDLE": str(bundle),
         "SEARCH_ROOT": str(cfg.paths.log_dir),
-        "EMBEDDING_CACHE": str(cfg.paths.embedding_cache),
+        "TEXT_CACHE_SIZE": str(cfg.text_cache_size),
+        "TEXT_BUDGET_S": str(cfg.text_budget_s),
+        "RATE_LIMIT": cfg.rate_limit or "",
+        "COLD_START_SLOTS": str(cfg.cold_start_slots),
+        "COLD_START_WAIT_S": str(cfg.cold_start_wait_s),
         "EXPLANATION_CACHE": str(cfg.paths.explanation_cache),
         "EXPLAINER": json.dumps(OmegaConf.to_container(cfg.explainer, resolve=True)),
         "MAX_TEXT_CHARS": str(cfg.max_text_chars),

@@ -7,6 +7,9 @@ class HybridRecError(Exception):
     """Base class: an expected failure with a message written for the person running the command."""
 
     exit_code = 1
+    retry_after_s: int | None = (
+        None  # set where the failure passes (an outage, a busy service): the API's Retry-After
+    )
 
 
 class InvalidInputError(HybridRecError, ValueError):
@@ -30,3 +33,11 @@ class ConfigError(HybridRecError):
     """A configuration value that cannot work (a wrong metric name, an impossible setting)."""
 
     exit_code = 2
+
+
+class BusyError(HybridRecError):
+    """The service is at its limit for this kind of work: try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -17,7 +17,7 @@ from tenacity import (
     before_sleep_log,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -37,6 +37,8 @@ class GeminiKeyError(HybridRecError):
 
 class GeminiUnavailableError(HybridRecError):
     """Gemini kept failing after the retries (or answered with an error that retrying cannot fix)."""
+
+    retry_after_s = 30
 
 
 def _dotenv_values() -> dict[str, str]:
@@ -114,7 +116,7 @@ def retrying(
     ``within_s`` seconds, when given); re-raises the last error when spent."""
     stop = stop_after_attempt(max_attempts)
     if within_s is not None:
-        stop = stop | stop_after_delay(max(within_s, 0.0))
+        stop = stop | stop_before_delay(max(within_s, 0.0))
     return Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop,

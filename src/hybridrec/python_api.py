@@ -66,7 +66,11 @@ def load_service(bundle: str | Path | None = None, *overrides: str):
 
     cfg = compose("predict", *overrides)
     engine = load_engine(
-        bundle or cfg.bundle, cfg.paths.log_dir, cfg.paths.embedding_cache, cfg.max_text_chars
+        bundle or cfg.bundle,
+        cfg.paths.log_dir,
+        cfg.text_cache_size,
+        cfg.max_text_chars,
+        text_budget_s=cfg.text_budget_s,
     )
     defaults = {name: cfg[name] for name in ("n", "exclude_seen", "genres", "explain")}
     return RecommendationService(

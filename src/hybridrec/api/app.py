@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hybridrec import __version__
 from hybridrec.api.genres import genre_names
+from hybridrec.api.limits import ClientRateLimit, ColdStartGate
 from hybridrec.api.routes import catalog, health, recommend
 from hybridrec.api.schemas import ErrorResponse
 from hybridrec.api.settings import Settings, get_settings
@@ -35,7 +36,16 @@ ERRORS = {  # what any route may answer besides its own response (documented in 
     408: {"model": ErrorResponse, "description": "the request body did not arrive in time"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request"},
-    503: {"model": ErrorResponse, "description": "the service cannot answer now (e.g. the embedder is down)"},
+    429: {
+        "model": ErrorResponse,
+        "description": "too many requests from this client",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "the service cannot answer now (the embedder is down, or busy with new users)",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
 }
 
 
@@ -49,11 +59,16 @@ def load_state(app: FastAPI, settings: Settings, engine=None) -> None:
     from hybridrec.service import RecommendationService
 
     app.state.engine = engine or load_engine(
-        settings.bundle, settings.search_root, settings.embedding_cache, settings.max_text_chars
+        settings.bundle,
+        settings.search_root,
+        settings.text_cache_size,
+        settings.max_text_chars,
+        text_budget_s=settings.text_budget_s,
     )
     app.state.explainer = build_explainer(OmegaConf.create(settings.explainer), settings.explanation_cache)
     app.state.service = RecommendationService(app.state.engine, app.state.explainer)
     app.state.settings = settings
+    app.state.cold_start = ColdStartGate(settings.cold_start_slots, settings.cold_start_wait_s)
     engine = app.state.engine
     log.info(
         "serving bundle %s (%d users, %d items), explainer %s",
@@ -241,7 +256,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     @app.exception_handler(HybridRecError)
     async def service_error(request: Request, err: HybridRecError):
         log.error("request failed: %s", err)
-        return JSONResponse({"detail": str(err)}, status_code=503)
+        headers = None if err.retry_after_s is None else {"Retry-After": str(err.retry_after_s)}
+        return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException):
@@ -265,5 +281,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
             allow_headers=["content-type"],
         )
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    if settings.rate_limit:
+        app.add_middleware(ClientRateLimit, rate=settings.rate_limit)
     app.add_middleware(AccessLog)
     return app

@@ -200,6 +200,11 @@ class RecommendResponse(BaseModel):
     )
 
 
+class TextCache(BaseModel):
+    entries: int = Field(description="new users' texts whose embeddings are held now")
+    size: int = Field(description="the most it holds (settings.text_cache_size)")
+
+
 class HealthResponse(BaseModel):
     status: str
     bundle_id: str
@@ -208,6 +213,7 @@ class HealthResponse(BaseModel):
     n_users: int
     n_items: int
     cv_metrics: dict[str, float] = Field(default_factory=dict)
+    text_cache: TextCache | None = Field(None, description="absent when the model reads no text")
 
 
 class RatedItem(BaseModel):

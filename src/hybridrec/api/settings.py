@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +15,11 @@ class Settings(BaseSettings):
         None, description="bundle folder, or a run folder holding one; None: the newest"
     )
     search_root: str = Field("outputs", description="where the newest bundle is looked for")
-    embedding_cache: str | None = Field(None, description="SQLite cache for text embeddings (None: no cache)")
+    text_cache_size: int = Field(10_000, ge=1, description="users' texts whose embeddings are kept in memory")
+    text_budget_s: float = Field(10.0, gt=0, description="time a remote embedder gets per user text")
+    rate_limit: str | None = Field("600/minute", description="requests per client address; empty: no limit")
+    cold_start_slots: int = Field(2, ge=1, description="new users' texts embedded at once")
+    cold_start_wait_s: float = Field(2.0, ge=0, description="wait for a cold-start slot before 503")
     explanation_cache: str | None = Field(None, description="SQLite cache for Gemini explanations")
     explainer: dict = Field(
         default_factory=lambda: {"_target_": "hybridrec.explain.grounded.GroundedExplainer"},
@@ -25,6 +29,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
     body_timeout_s: float = Field(10.0, gt=0, description="a body not in after this long gets 408")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins; empty: CORS off")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
 
 @lru_cache

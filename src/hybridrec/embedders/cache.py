@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -92,3 +94,34 @@ class CachedEmbedder(Embedder):
                 len(texts),
             )
         return np.stack([found[k] for k in keys])
+
+
+class MemoryCachedEmbedder(Embedder):
+    """Wraps an embedder for a service: the ``size`` texts embedded last are kept in memory, the
+    rest forgotten. What strangers type never reaches the durable training cache, and cannot grow
+    memory without bound. Memory: ``size`` x dim floats."""
+
+    def __init__(self, embedder: Embedder, size: int):
+        if size < 1:
+            raise ValueError(f"the text cache needs room for at least 1 text, got {size}")
+        self.inner, self.name, self.dim, self.size = embedder, embedder.name, embedder.dim, size
+        self.vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        with self.lock:
+            found = {t: self.vectors[t] for t in texts if t in self.vectors}
+            for text in found:
+                self.vectors.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = self.inner.embed(missing)
+            with self.lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    found[text] = self.vectors[text] = vector
+                while len(self.vectors) > self.size:
+                    self.vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts])

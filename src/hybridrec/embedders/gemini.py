@@ -24,7 +24,11 @@ MAX_BATCH = 100  # the API's limit on texts per batchEmbedContents request
 class GeminiEmbedder(Embedder):
     """Batched, rate-limited, retried; vectors are L2-normalised (needed below 3,072 dimensions).
 
-    The key is checked at construction, so a missing key fails at once, before any data work.
+    The key is checked at construction, so a missing key fails at once, before any data work. Each
+    batch has ``budget_s`` for all its attempts and waits together; when spent (or on an error that
+    retrying cannot fix) it raises ``GeminiUnavailableError``: one line in the CLI, 503 with
+    ``Retry-After`` in the API. A service gives it a short budget (a person is waiting), training a
+    long one (thousands of texts, once).
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class GeminiEmbedder(Embedder):
         initial_wait_s: float = 1.0,
         max_wait_s: float = 30.0,
         timeout_s: float = 60.0,
+        budget_s: float = 120.0,
         base_url: str | None = None,
     ):
         if not 1 <= batch_size <= MAX_BATCH:
@@ -47,9 +52,14 @@ class GeminiEmbedder(Embedder):
         self.task_type = task_type
         self.batch_size = int(batch_size)
         self.name = f"gemini-{model}-d{self.dim}-{task_type.lower()}"
-        self._retrying = retrying(max_attempts, initial_wait_s, max_wait_s)
+        if budget_s <= 0:
+            raise ValueError(f"budget_s must be positive, got {budget_s}")
+        self.max_attempts, self.initial_wait_s, self.max_wait_s = max_attempts, initial_wait_s, max_wait_s
+        self.budget_s = budget_s
         self._limiter = RateLimiter(requests_per_minute)
-        self._client = make_client(require_api_key("embedder=gemini"), base_url=base_url, timeout_s=timeout_s)
+        self._client = make_client(
+            require_api_key("embedder=gemini"), base_url=base_url, timeout_s=min(timeout_s, budget_s)
+        )
 
     def _request(self, texts: list[str]) -> np.ndarray:
         from google.genai import types
@@ -72,10 +82,15 @@ class GeminiEmbedder(Embedder):
         parts = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
+            attempts = retrying(
+                self.max_attempts, self.initial_wait_s, self.max_wait_s, within_s=self.budget_s
+            )
             try:
-                parts.append(self._retrying.copy()(self._request, batch))
+                parts.append(attempts(self._request, batch))
             except GeminiUnavailableError:
                 raise
             except Exception as err:
-                raise GeminiUnavailableError(f"Gemini embeddings failed: {describe(err)}") from err
+                raise GeminiUnavailableError(
+                    f"Gemini embeddings failed (within a budget of {self.budget_s:g}s): {describe(err)}"
+                ) from err
         return l2_normalize(np.concatenate(parts))

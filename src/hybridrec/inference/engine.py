@@ -301,17 +301,27 @@ class RecommendationEngine:
 def load_engine(
     bundle_path: str | Path | None,
     search_root: str | Path,
-    embedding_cache: str | Path | None,
+    text_cache_size: int,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     text: bool = True,
+    text_budget_s: float | None = None,
 ) -> RecommendationEngine:
-    """Find, verify and load a bundle; build its embedder (behind the cache) when free text is wanted."""
+    """Find, verify and load a bundle; build its embedder when free text is wanted, behind a bounded
+    in-memory cache of ``text_cache_size`` texts (users' words never go to the training cache).
+    ``text_budget_s``: the time a remote embedder (one whose config has ``budget_s``) gets per text,
+    shorter than in training because a person is waiting."""
     from hybridrec.bundle import find_bundle, load_bundle
 
     bundle = load_bundle(find_bundle(bundle_path, search_root))
     embedder = None
     if text and bundle.model.reads_text:
+        from omegaconf import OmegaConf
+
+        from hybridrec.embedders.cache import MemoryCachedEmbedder
         from hybridrec.embedders.factory import build_embedder
 
-        embedder = build_embedder(bundle.config.embedder, embedding_cache, progress=False)
+        embedder_cfg = bundle.config.embedder
+        if text_budget_s is not None and "budget_s" in embedder_cfg:
+            embedder_cfg = OmegaConf.merge(embedder_cfg, {"budget_s": text_budget_s})
+        embedder = MemoryCachedEmbedder(build_embedder(embedder_cfg, None), text_cache_size)
     return RecommendationEngine(bundle, embedder, max_text_chars)

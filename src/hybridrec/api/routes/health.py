@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from hybridrec.api.schemas import HealthResponse
+from hybridrec.api.schemas import HealthResponse, TextCache
 
 router = APIRouter(tags=["health"])
 
@@ -29,4 +29,7 @@ async def get_health(request: Request) -> HealthResponse:
         n_users=len(engine.user_index),
         n_items=engine.n_items,
         cv_metrics=metrics,
+        text_cache=None
+        if engine.embedder is None
+        else TextCache(entries=len(engine.embedder), size=engine.embedder.size),
     )

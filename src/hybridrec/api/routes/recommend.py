@@ -48,7 +48,8 @@ async def predict(request: Request, body: PredictRequest) -> PredictResponse:
         rating = service.predict(body.item_id, user_id=body.user_id)
     else:
         log.debug("predict for user_text=%r", _short(body.user_text))
-        rating = await run_in_threadpool(service.predict, body.item_id, None, body.user_text)
+        async with request.app.state.cold_start.slot():
+            rating = await run_in_threadpool(service.predict, body.item_id, None, body.user_text)
     info = service.engine.item_info(body.item_id)
     return PredictResponse(
         rating=round(rating, 4),
@@ -74,8 +75,13 @@ async def recommend(request: Request, body: RecommendRequest) -> RecommendRespon
     if body.liked_items is not None:
         ask["liked_items"] = [(liked.item_id, liked.rating) for liked in body.liked_items]
     query = RecommendQuery.of(ask)
-    inline = body.user_id is not None and not body.explain  # a lookup: no embedding, no explainer call
-    listed = service.recommend(query) if inline else await run_in_threadpool(service.recommend, query)
+    if body.user_id is not None and not body.explain:  # a lookup: no embedding, no explainer call
+        listed = service.recommend(query)
+    elif body.user_text is not None:  # a text to embed: one of the few cold-start slots
+        async with request.app.state.cold_start.slot():
+            listed = await run_in_threadpool(service.recommend, query)
+    else:
+        listed = await run_in_threadpool(service.recommend, query)
     items = [RecommendedItem(**row) for row in listed.rows()]
     return RecommendResponse(items=items, cold_start=listed.result.cold_start, explainer=listed.explainer)
 
