@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from hybridrec import __version__
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
 from hybridrec.errors import HybridRecError
-from hybridrec.io import write_json
+from hybridrec.io import replace_folder, staging_folder, write_json
 from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.ensemble import build_members
@@ -131,11 +129,11 @@ def save_bundle(
     metrics: dict | None = None,
     split: dict | None = None,
 ) -> Path:
-    """Write a bundle atomically; ``split`` says what it was trained on (protocol and fold: the
-    test part of that fold is what it may be evaluated on; ``all`` for the final fit)."""
+    """Write a bundle beside ``target`` and put it in place whole (an older bundle there stays whole
+    until then); ``split`` says what it was trained on (protocol and fold: the test part of that fold
+    is what it may be evaluated on; ``all`` for the final fit)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp = staging_folder(target)
     try:
         (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         files = FILES
@@ -193,9 +191,7 @@ def save_bundle(
         }
         manifest["checksum"] = _manifest_checksum(manifest)
         write_json(tmp / MANIFEST, manifest)
-        if target.exists():
-            shutil.rmtree(target)
-        os.rename(tmp, target)
+        replace_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -11,7 +11,6 @@ import http.client
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybridrec.errors import DataError
+from hybridrec.io import fsync_path, fsync_tree, staging_folder
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +62,31 @@ def ensure_dataset(
             f"{name} not found under {data_dir} and download is off; set HYBRIDREC_DATA_DIR to a "
             f"folder holding {name}/ or allow data.download=true"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=data_dir) as tmp:
-        archive = Path(tmp) / "archive.zip"
+    staged = staging_folder(target)  # what a killed download left behind goes here, at the next start
+    try:
+        archive = staged / "archive.zip"
         try:
             _download(url, archive, md5, timeout=timeout, progress=progress)
         except DataDownloadError as err:
             raise DataDownloadError(
                 f"{err}; to use a local copy, set HYBRIDREC_DATA_DIR to a folder holding {name}/"
             ) from err
-        extracted = Path(tmp) / "extracted"
+        extracted = staged / "extracted"
         _extract(archive, extracted)
         source = extracted / name
         lacking = missing_files(source, required)
         if lacking:
             raise DataDownloadError(f"archive from {url} has no {name}/{lacking[0]}")
+        fsync_tree(source)
         try:
             os.rename(source, target)
+            fsync_path(data_dir)
         except OSError as err:
             if target.is_dir() and not missing_files(target, required):
                 return target  # another process finished first: its copy is as good as ours
             raise DataDownloadError(f"could not move the extracted data into {target}: {err}") from err
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     log.info("MovieLens data ready at %s", target)
     return target
 
