@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TASTES = ("sci-fi and action", "romantic comedies", "film noir", "children's animation", "horror", "westerns")
 
 
+def footer(bundle: Path, command: str) -> list[str]:
+    """The lines under a service benchmark's table: what was served, and how to run it again."""
+    return ["", f"Bundle: `{bundle}`. Client and server share this machine's CPUs.", f"Command: `{command}`"]
+
+
 def new_user_text(k: int) -> str:
     """A different text each time: nothing is served from the text cache."""
     return f"Age: {18 + k % 50}, occupation: engineer. Enjoys {TASTES[k % len(TASTES)]} (#{k})."

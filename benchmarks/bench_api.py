@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
-from _load import ROOT, drive, new_user_text, running_server
+from _load import ROOT, drive, footer, new_user_text, running_server
 
 
 def main() -> None:
@@ -52,11 +52,9 @@ def main() -> None:
         lines.append(
             f"| {name} | {r['requests_per_s']} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} |"
         )
-    lines += [
-        "",
-        f"Bundle: `{bundle}`. Client and server share this machine's CPUs.",
-        f"Command: `.venv/bin/python benchmarks/bench_api.py seconds={seconds:g} concurrency={concurrency}`",
-    ]
+    lines += footer(
+        bundle, f".venv/bin/python benchmarks/bench_api.py seconds={seconds:g} concurrency={concurrency}"
+    )
     write_results(
         "api",
         {"bundle": str(bundle), "seconds": seconds, "concurrency": concurrency, "cases": results},

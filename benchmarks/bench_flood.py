@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
-from _load import ROOT, drive, new_user_text, running_server
+from _load import ROOT, drive, footer, new_user_text, running_server
 
 
 async def flood_run(base: str, users: list[int], seconds: float, flood: int) -> dict:
@@ -69,11 +69,7 @@ def main() -> None:
             f"| {name} | {known['p50_ms']} / {known['p99_ms']} ms | {r['health']['p99_ms']} ms "
             f"| {texts.get('200', 0)} / {texts.get('503', 0)} | {r['text_cache']['entries']} of {r['text_cache']['size']} |"
         )
-    lines += [
-        "",
-        f"Bundle: `{bundle}`. Client and server share this machine's CPUs.",
-        f"Command: `.venv/bin/python benchmarks/bench_flood.py seconds={seconds:g} flood={flood}`",
-    ]
+    lines += footer(bundle, f".venv/bin/python benchmarks/bench_flood.py seconds={seconds:g} flood={flood}")
     write_results(
         "flood",
         {"bundle": str(bundle), "seconds": seconds, "flood": flood, "runs": results},

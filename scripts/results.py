@@ -34,6 +34,7 @@ EXPERIMENTS = [
     "all_baselines",
     "cold_users",
     "described_users",
+    "described_without_text_terms",
     "new_films",
     "learned_blend",
     "cold_learned_blend",
@@ -288,7 +289,8 @@ def write_report(results: dict[str, dict]) -> None:
                 f"{pm(s, 'rmse')} | {pm(s, 'mae')} |"
             )
         lines += ["", f"Command: `{shown(COLD)}`", ""]
-    lines += described(results.get(DESCRIBED)) + new_films(results.get("new_films"))
+    lines += described(results.get(DESCRIBED), results.get("described_without_text_terms"))
+    lines += new_films(results.get("new_films"))
     cold_ablations = [n for n in EXPERIMENTS if n.startswith("cold_") and n != COLD and n in results]
     ablations = [n for n in EXPERIMENTS if not n.startswith(("cold_", "described_", "new_")) and n in results]
     if ablations:
@@ -353,8 +355,9 @@ def write_report(results: dict[str, dict]) -> None:
         shutil.copyfile(curves, ROOT / "docs" / "validation_curves.png")
 
 
-def described(summary: dict | None) -> list[str]:
-    """Protocol C's table: the model and its baselines, pooled over phrasings and per phrasing."""
+def described(summary: dict | None, without_text_terms: dict | None = None) -> list[str]:
+    """Protocol C's table: the model (and the model without the terms that read what the user asks
+    for) and its baselines, pooled over phrasings and per phrasing."""
     if not summary:
         return []
     styles = sorted({k.split("/")[1] for k in summary if k.startswith("test/") and k.count("/") == 2})
@@ -368,10 +371,16 @@ def described(summary: dict | None) -> list[str]:
         "",
         *header("model", "NDCG@10", *[f"NDCG@10 {s}" for s in styles], "Recall@10", "RMSE"),
     ]
-    for label, s in entries(summary, "**hybrid (default)**"):
+    rows = list(entries(summary, "**hybrid (default)**"))
+    if without_text_terms:
+        rows.insert(1, ("hybrid without named films and asked genres", without_text_terms))
+    for label, s in rows:
         cells = [pm(s, "ndcg@10"), *[pm(s, f"{style}/ndcg@10") for style in styles]]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {pm(s, 'recall@10')} | {pm(s, 'rmse')} |")
-    return [*lines, "", f"Command: `{shown(DESCRIBED)}`", ""]
+    commands = [f"`{shown(DESCRIBED)}`"]
+    if without_text_terms:
+        commands.append(f"`{shown('described_without_text_terms')}`")
+    return [*lines, "", f"Commands: {', '.join(commands)}", ""]
 
 
 def new_films(summary: dict | None) -> list[str]:

@@ -16,7 +16,7 @@ def _targets(node, path: str):
         if "_target_" in node:
             yield path, node
         for key in node:
-            if not OmegaConf.is_interpolation(node, key):
+            if not OmegaConf.is_interpolation(node, key) and not OmegaConf.is_missing(node, key):
                 yield from _targets(node[key], f"{path}.{key}")
 
 
