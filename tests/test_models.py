@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hybridrec.data.context import build_fold_context
+from hybridrec.data.movielens import WHOLE_STARS, RatingScale
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
 from hybridrec.models.history import RatingHistories
@@ -24,19 +25,20 @@ from hybridrec.models.mappings import (
 )
 from hybridrec.models.towers import Tower
 
+STARS = WHOLE_STARS  # 100K's
 TINY_NET = {"hidden": 16, "depth": 1, "out_dim": 8, "id_emb_dim": 4, "liked": False, "scales": False}
 
 
 def test_fixed_mappings_match_their_formulas():
     sim = torch.tensor([-1.0, 0.0, 0.5, 1.0])
     zero = torch.zeros(4)
-    assert SquareMapping()(sim, zero).tolist() == [5.0, 1.0, 2.0, 5.0]
-    assert LinearMapping()(sim, zero).tolist() == [1.0, 3.0, 4.0, 5.0]
-    assert LinearMapping()(sim, torch.full((4,), 0.5)).tolist() == [1.5, 3.5, 4.5, 5.5]
+    assert SquareMapping(STARS)(sim, zero).tolist() == [5.0, 1.0, 2.0, 5.0]
+    assert LinearMapping(STARS)(sim, zero).tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert LinearMapping(STARS)(sim, torch.full((4,), 0.5)).tolist() == [1.5, 3.5, 4.5, 5.5]
 
 
 def test_learnable_mappings_start_at_the_mean():
-    sigmoid, affine = SigmoidMapping(), AffineMapping()
+    sigmoid, affine = SigmoidMapping(STARS), AffineMapping(STARS)
     sigmoid.init_from_ratings(np.array([3.0, 4.0, 3.59]))
     affine.init_from_ratings(np.array([3.0, 4.0, 3.59]))
     zero = torch.zeros(1)
@@ -44,12 +46,12 @@ def test_learnable_mappings_start_at_the_mean():
     assert affine(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
     extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
     assert extreme.min().item() >= 1.0 and extreme.max().item() <= 5.0
-    assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping().parameters())
+    assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping(STARS).parameters())
 
 
 def test_ordinal_mapping_starts_at_the_star_shares_and_scores_their_likelihood():
     ratings = np.array([1, 2, 3, 3, 4, 4, 4, 5, 5, 5], dtype=np.float32)
-    ordinal = OrdinalMapping(nll_weight=0.5)
+    ordinal = OrdinalMapping(STARS, nll_weight=0.5)
     ordinal.init_from_ratings(ratings)
     zero = torch.zeros(1)
     thresholds = ordinal.thresholds().detach().numpy()
@@ -70,6 +72,27 @@ def test_ordinal_mapping_starts_at_the_star_shares_and_scores_their_likelihood()
     by_hand = np.mean((expected - target.numpy()) ** 2) + 0.5 * nll
     assert ordinal.loss(sim, offset, target).item() == pytest.approx(by_hand, rel=1e-5)
     assert ordinal(sim, offset).detach().numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_mappings_rate_on_the_data_sets_scale():
+    """Half stars (10M and later): every mapping spans 0.5..5, the ordinal one with a level per half star."""
+    half = RatingScale(0.5, 5.0, 0.5)
+    sim, zero = torch.tensor([-1.0, 0.0, 1.0]), torch.zeros(3)
+    assert SquareMapping(half)(sim, zero).tolist() == [5.0, 0.5, 5.0]
+    assert LinearMapping(half)(sim, zero).tolist() == [0.5, 2.75, 5.0]
+    sigmoid = SigmoidMapping(half)
+    sigmoid.init_from_ratings(np.array([3.5, 4.0, 3.0]))
+    assert sigmoid(torch.zeros(1), torch.zeros(1)).item() == pytest.approx(3.5, abs=1e-5)
+    extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.tolist() == pytest.approx([0.5, 5.0], abs=1e-4)
+    ordinal = OrdinalMapping(half)
+    ratings = np.array([0.5, 1.5, 2.5, 3.0, 3.5, 3.5, 4.0, 4.5, 5.0, 5.0], dtype=np.float32)
+    ordinal.init_from_ratings(ratings)
+    assert len(ordinal.thresholds()) == 9  # between 10 levels
+    assert ordinal(torch.zeros(1), torch.zeros(1)).item() == pytest.approx(ratings.mean(), abs=1e-2)
+    extreme = ordinal(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.tolist() == pytest.approx([0.5, 5.0], abs=1e-4)
+    assert torch.isfinite(ordinal.loss(torch.zeros(10), torch.zeros(10), torch.from_numpy(ratings)))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +139,11 @@ def _model(context, ranking: bool = False, **kwargs):
     """A HybridRecModel as configs/model/hybrid.yaml builds it (tiny), with ``kwargs`` over the YAML."""
     net = OmegaConf.merge(compose_configs().model.net, {**TINY_NET, **kwargs})
     model = instantiate(net)(
-        n_users=context.n_users, n_items=context.n_items, content_dim=context.embeddings.dim, ranking=ranking
+        n_users=context.n_users,
+        n_items=context.n_items,
+        content_dim=context.embeddings.dim,
+        rating_scale=context.rating_scale,
+        ranking=ranking,
     )
     model.attach(context)
     return model

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybridrec.constants import ITEM_COL, MAX_RATING, MIN_RATING, RATING_COL, TIMESTAMP_COL, USER_COL
+from hybridrec.constants import ITEM_COL, RATING_COL, TIMESTAMP_COL, USER_COL
 from hybridrec.errors import DataError
 
 RATING_COLUMNS = (USER_COL, ITEM_COL, RATING_COL, TIMESTAMP_COL)
@@ -76,6 +76,19 @@ class RatingScale:
         step = 0.5 if bool((values % 1 != 0).any()) else 1.0
         return cls(float(values.min()), float(values.max()), step)
 
+    @property
+    def levels(self) -> int:
+        """How many distinct ratings the scale has (5 whole stars; 10 half stars from 0.5)."""
+        return round((self.max - self.min) / self.step) + 1
+
+    def clip(self, ratings):
+        """Predictions (numpy or torch) kept within the scale."""
+        return ratings.clip(self.min, self.max)
+
+
+# 100K's (and 1M's) stars: the scale of bundles saved before sets had scales of their own
+WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
+
 
 @dataclass
 class MovieLens:
@@ -101,8 +114,7 @@ class MovieLens:
 
     @property
     def has_demographics(self) -> bool:
-        """Whether users come with age, gender and occupation (100K and 1M; not 10M and later)."""
-        return set(DEMOGRAPHIC_COLUMNS) <= set(self.users.columns)
+        return has_demographics(self.users)
 
     @property
     def n_users(self) -> int:
@@ -129,6 +141,11 @@ class MovieLens:
         check_known_ids(ratings, USER_COL, self.user_index, path)
         check_known_ids(ratings, ITEM_COL, self.item_index, path)
         return ratings
+
+
+def has_demographics(users: pd.DataFrame) -> bool:
+    """Whether users come with age, gender and occupation (100K and 1M; not 10M and later)."""
+    return set(DEMOGRAPHIC_COLUMNS) <= set(users.columns)
 
 
 def load_movielens(root: str | Path) -> MovieLens:
@@ -185,11 +202,12 @@ def read_ratings(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     raw = read_table(path, "\t", RATING_COLUMNS)
     ratings = pd.DataFrame({col: to_int(raw, col, path) for col in RATING_COLUMNS})
-    out_of_range = (ratings[RATING_COL] < MIN_RATING) | (ratings[RATING_COL] > MAX_RATING)
+    out_of_range = (ratings[RATING_COL] < WHOLE_STARS.min) | (ratings[RATING_COL] > WHOLE_STARS.max)
     if out_of_range.any():
         row = raw.loc[out_of_range.idxmax()]
         raise MovieLensFormatError(
-            f"{path}:{row['_line']}: rating must be {MIN_RATING:g}..{MAX_RATING:g}, got {row[RATING_COL]!r}"
+            f"{path}:{row['_line']}: rating must be {WHOLE_STARS.min:g}..{WHOLE_STARS.max:g}, "
+            f"got {row[RATING_COL]!r}"
         )
     duplicated = ratings.duplicated([USER_COL, ITEM_COL])
     if duplicated.any():

@@ -1,18 +1,31 @@
 """Train/test splits of the evaluation protocols, and validation carved from the training part.
 
 A split only ever hands out the training part to anything that learns; the test part is held by the
-caller and touched once, at evaluation. See ../shared/eval-protocol.md for the protocols.
+caller and touched once, at evaluation. See ../shared/eval-protocol.md for the protocols. Sets that do
+not ship their folds (all but 100K) get seeded folds of their ratings, drawn once and written to disk,
+so every later run, and every model, is judged on the same test part.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hybridrec.constants import COLD_ITEM_SEED, COLD_USER_FOLDS, COLD_USER_SEED, ITEM_COL, USER_COL
+from hybridrec.constants import (
+    COLD_ITEM_SEED,
+    COLD_USER_FOLDS,
+    COLD_USER_SEED,
+    ITEM_COL,
+    ML100K_NAME,
+    USER_COL,
+)
 from hybridrec.data.movielens import MovieLens
+from hybridrec.errors import DataError
+from hybridrec.io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,56 @@ def canonical_fold(data: MovieLens, fold: int) -> Split:
         test=data.read_ratings_file(f"u{fold}.test"),
         cold_users=np.empty(0, dtype=np.int64),
     )
+
+
+def has_canonical_folds(data: MovieLens) -> bool:
+    """Whether the set ships its own 5 folds as files: 100K's u1..u5 (no later set does)."""
+    return data.root.name == ML100K_NAME
+
+
+def rating_fold(data: MovieLens, fold: int, n_folds: int, seed: int, folder: str | Path) -> Split:
+    """Fold ``fold`` of a seeded ``n_folds``-fold split of the ratings (``rating_folds``): its ratings
+    are the test part, every other rating the training part."""
+    if fold not in range(1, n_folds + 1):
+        raise ValueError(f"rating folds are 1..{n_folds}, got {fold}")
+    is_test = rating_folds(data, n_folds, seed, folder) == fold
+    return Split(
+        name=f"kfold{fold}",
+        train=data.ratings[~is_test].reset_index(drop=True),
+        test=data.ratings[is_test].reset_index(drop=True),
+        cold_users=np.empty(0, dtype=np.int64),
+    )
+
+
+def rating_folds(data: MovieLens, n_folds: int, seed: int, folder: str | Path) -> np.ndarray:
+    """Each rating's fold, 1..``n_folds``, in the order of ``data.ratings``: a seeded permutation of
+    the ratings (taken in (user, item) order, so the order of the file does not matter) cut into
+    ``n_folds`` parts. Read from ``folder/<set>/kfold<n_folds>-seed<seed>.npz``, or drawn and
+    written there (atomically) the first time: one byte per rating, and a checksum of the (user,
+    item) pairs it was drawn for, so a file is never applied to other ratings."""
+    keys = (data.ratings[USER_COL].to_numpy(np.int64) << 32) | data.ratings[ITEM_COL].to_numpy(np.int64)
+    order = np.argsort(keys, kind="stable")
+    digest = hashlib.sha256(keys[order].tobytes()).hexdigest()
+    path = Path(folder) / data.root.name / f"kfold{n_folds}-seed{seed}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            folds, drawn_for = stored["fold"], stored["ratings_sha256"].item()
+        if drawn_for != digest or len(folds) != len(keys) or folds.max(initial=0) > n_folds:
+            raise DataError(f"{path} was drawn for other ratings than these; remove it to draw it again")
+    else:
+        folds = np.empty(len(keys), dtype=np.uint8)
+        permutation = np.random.default_rng(seed).permutation(len(keys))
+        for k, part in enumerate(np.array_split(permutation, n_folds), start=1):
+            folds[part] = k
+        atomic_write(path, lambda tmp: _save_arrays(tmp, fold=folds, ratings_sha256=np.array(digest)))
+    in_data_order = np.empty_like(folds)
+    in_data_order[order] = folds
+    return in_data_order
+
+
+def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # (a handle: numpy would add .npz to a temporary file's name)
+        np.savez_compressed(handle, **arrays)
 
 
 def cold_user_chunks(user_ids: np.ndarray, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED):

@@ -32,7 +32,7 @@ class Recommendation:
     title: str
     year: int | None
     genres: tuple[str, ...]
-    score: float  # predicted rating, 1..5 (NaN for ranking-only models)
+    score: float  # predicted rating on the bundle's scale (NaN for ranking-only models)
     rank_score: float  # what the list is ordered by
 
     def as_dict(self) -> dict:
@@ -220,6 +220,12 @@ class RecommendationEngine:
         if not liked:
             raise InvalidInputError("liked_items is empty")
         films = [(self.item_position(item_id), rating) for item_id, rating in liked]
+        scale = self.bundle.context.rating_scale
+        for item_id, rating in liked:
+            if rating is not None and not scale.min <= rating <= scale.max:
+                raise InvalidInputError(
+                    f"item {item_id}: rating {rating:g} is outside this model's scale {scale.min:g}..{scale.max:g}"
+                )
         loved = [i for i, r in films if r is None or r >= RELEVANCE_THRESHOLD]
         refused = [i for i, r in films if r is not None and r <= 2]
         parts = []
@@ -288,11 +294,12 @@ class RecommendationEngine:
         row = self.bundle.users.set_index(USER_COL).loc[int(user_id)]
         items, ratings = self.seen_items(user_id)
         order = np.lexsort((items, -ratings))[:top]
+        demographics = "age" in row  # None where the data set has none (10M and later)
         return {
             "user_id": int(user_id),
-            "age": int(row["age"]),
-            "gender": str(row["gender"]),
-            "occupation": str(row["occupation"]),
+            "age": int(row["age"]) if demographics else None,
+            "gender": str(row["gender"]) if demographics else None,
+            "occupation": str(row["occupation"]) if demographics else None,
             "n_ratings": len(items),
             "top_rated": [{**self.item_info(items[k]), "rating": float(ratings[k])} for k in order],
         }

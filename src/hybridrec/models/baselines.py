@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.evidence.biases import fit_biases
@@ -22,13 +21,14 @@ class Baseline(Recommender, nn.Module):
     def __init__(self, context: FoldContext):
         nn.Module.__init__(self)
         self.n_users, self.n_items = context.n_users, context.n_items
+        self.rating_scale = context.rating_scale
         self.register_buffer("mean", torch.tensor(context.global_mean))
 
     def _ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.full(len(users), float(self.mean))
 
     def predict(self, users, items):
-        return np.clip(self._ratings(np.asarray(users), np.asarray(items)), MIN_RATING, MAX_RATING)
+        return self.rating_scale.clip(np.asarray(self._ratings(np.asarray(users), np.asarray(items))))
 
 
 class GlobalMean(Baseline):

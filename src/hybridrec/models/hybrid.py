@@ -10,7 +10,7 @@ IDs are dropped at random during training so the same towers also work from text
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
 outputs (times a learned scale per user and per item, ``scales``: how far from its biases each one's
-ratings stray) to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
+ratings stray) to the data set's stars (``rating_scale``). The ranking head (``ranking=True``) scores every catalog item for a user as
 ``scale · cosine(ranking halves) + item prior`` (a prior of its own for new users, who bring no
 history to explain popularity away) and is trained with a softmax over the catalog to
 predict which items a user goes on to rate highly: what a top-10 list is judged on. During training
@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
+from hybridrec.constants import RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
+from hybridrec.data.movielens import RatingScale
 from hybridrec.models.history import RatingHistories
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.towers import Tower
@@ -65,14 +66,16 @@ class Encoded:
 class HybridRecModel(nn.Module):
     """The towers, their heads and the fold's frozen context (see the module docstring). Sized by
     ``n_users``, ``n_items`` and ``content_dim``; ``mapping`` is a RatingMapping or a factory of one
-    (a Hydra partial: each member gets its own); the rest is the architecture (configs/model/hybrid.yaml)."""
+    (a Hydra partial: each member gets its own, onto ``rating_scale``, the data set's); the rest is the
+    architecture (configs/model/hybrid.yaml)."""
 
     def __init__(
         self,
         n_users: int,
         n_items: int,
         content_dim: int,
-        mapping: RatingMapping | Callable[[], RatingMapping],
+        mapping: RatingMapping | Callable[..., RatingMapping],
+        rating_scale: RatingScale,
         *,
         hidden: int,
         depth: int,
@@ -94,7 +97,11 @@ class HybridRecModel(nn.Module):
         ranking: bool,
         rank_scale_init: float,
     ):
-        mapping = mapping if isinstance(mapping, nn.Module) else mapping()
+        mapping = mapping if isinstance(mapping, nn.Module) else mapping(rating_scale=rating_scale)
+        if mapping.rating_scale != rating_scale:
+            raise ValueError(
+                f"the mapping is onto {mapping.rating_scale}, the model's ratings on {rating_scale}"
+            )
         super().__init__()
         if not content and id_emb_dim <= 0:
             raise ValueError("the model needs content embeddings or ID embeddings (id_emb_dim > 0)")
@@ -115,6 +122,7 @@ class HybridRecModel(nn.Module):
         self.ranking = ranking
         self.out_dim = out_dim
         self.mapping = mapping
+        self.rating_scale = rating_scale
 
         in_dim = (content_dim if content else 0) + self.id_dim * (1 + len(self.bags))
         tower_out = out_dim * (2 if ranking else 1)
@@ -407,7 +415,3 @@ def history_weights(rows: np.ndarray, n_rows: int, weights=None) -> torch.Tensor
     if weights is not None:
         values = values * weights
     return torch.from_numpy(values.astype(np.float32))
-
-
-def clip_ratings(ratings: torch.Tensor) -> torch.Tensor:
-    return ratings.clamp(MIN_RATING, MAX_RATING)

@@ -21,7 +21,6 @@ from hybridrec.models.blend import TOWERS, BlendWeights
 from hybridrec.models.ensemble import TowerEnsemble
 from hybridrec.models.evidence.base import TEXT, EvidenceTerm, RecommenderView, TextUsers, standardise
 from hybridrec.models.evidence.nearest_users import NearestKnownUsers
-from hybridrec.models.hybrid import clip_ratings
 
 
 def fit_evidence(
@@ -131,7 +130,7 @@ class HybridRecommender(Recommender, RecommenderView):
     def rate_known_rows(self, users: torch.Tensor) -> torch.Tensor:
         parts = {TOWERS: self.towers.rate_rows(users)}
         parts.update({name: self.terms[name].rate(users) for name in self.blend.terms("known_ratings")})
-        return clip_ratings(self._rated("known_ratings", parts, slice(None)))
+        return self.towers.rating_scale.clip(self._rated("known_ratings", parts, slice(None)))
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         u, i = torch.as_tensor(users), torch.as_tensor(items)
@@ -141,7 +140,7 @@ class HybridRecommender(Recommender, RecommenderView):
             if rows.any():
                 parts = self.rating_parts(channel, u[rows], i[rows], self.blend.terms(channel))
                 ratings[rows] = self._rated(channel, parts, i[rows])
-        return clip_ratings(ratings).numpy()
+        return self.towers.rating_scale.clip(ratings).numpy()
 
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
         u = torch.as_tensor(users)
@@ -165,14 +164,14 @@ class HybridRecommender(Recommender, RecommenderView):
         for name in self.blend.terms("text_lists"):
             listed[name] = self.terms[name].score(text_users)
             listed[f"{name}/confidence"] = self.terms[name].confidence(text_users)
-        ratings = clip_ratings(self._rated("text_ratings", rated, slice(None)))
+        ratings = self.towers.rating_scale.clip(self._rated("text_ratings", rated, slice(None)))
         return ratings.numpy(), self._listed("text_lists", listed).numpy()
 
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
         ratings = self.towers.rate_new_items(
             torch.as_tensor(content, dtype=torch.float32), torch.as_tensor(users)
         )
-        return clip_ratings(ratings).numpy()
+        return self.towers.rating_scale.clip(ratings).numpy()
 
     def item_vectors(self) -> np.ndarray:
         return self.towers.item_vectors().numpy()

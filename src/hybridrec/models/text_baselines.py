@@ -41,7 +41,7 @@ class TextBaseline(Popularity):
     def text_user_scores(self, query: TextQuery) -> tuple[np.ndarray, np.ndarray]:
         steer = self._steer(query)
         popularity = self.count.numpy() / max(float(self.count.max()), 1.0)  # in [0, 1]: breaks ties
-        ratings = np.broadcast_to(np.clip(self.item_mean.numpy(), 1, 5), steer.shape).copy()
+        ratings = np.broadcast_to(self.rating_scale.clip(self.item_mean.numpy()), steer.shape).copy()
         return ratings, steer + popularity[None, :]
 
     @staticmethod
