@@ -264,7 +264,7 @@ def test_training_hides_the_batch_ratings_from_the_history_bags(context):
     model = _model(context, implicit=True, explicit=True, liked=True, dropout=0.0).eval()
     users = torch.from_numpy(context.fit.users[:5])
     items = torch.from_numpy(context.fit.items[:5])
-    positions = model.rating_index[users, items]
+    positions = model.histories.positions(users, items)
     assert (positions >= 0).all()
     full = model.encode_users(torch.unique(users))
     hidden = model.encode_users(torch.unique(users), hidden=positions)
@@ -283,6 +283,49 @@ def test_ranking_loss_ignores_the_rest_of_the_history(context):
     ratings = torch.full((64,), 5.0)
     losses = model.training_losses(users, items, ratings)
     assert set(losses) == {"rating", "rank"} and torch.isfinite(losses["rank"])
+
+
+def _liked_batch(context, n: int = 16):
+    users = torch.from_numpy(context.fit.users[:n])
+    items = torch.from_numpy(context.fit.items[:n])
+    return users, items, torch.full((n,), 5.0)
+
+
+def test_sampled_softmax_drawing_every_film_is_the_full_softmax(context):
+    """Above ``full_softmax_items`` the softmax runs over drawn films; when every film is drawn the
+    logQ correction is 0 and the loss is the full softmax's."""
+    full = _model(context, ranking=True).eval()
+    sampled = _model(context, ranking=True, full_softmax_items=0, sampled_negatives=context.n_items).eval()
+    sampled.load_state_dict(full.state_dict())
+    batch = _liked_batch(context)
+    torch.testing.assert_close(sampled.training_losses(*batch)["rank"], full.training_losses(*batch)["rank"])
+
+
+def test_sampled_softmax_encodes_the_drawn_films_alone_and_trains_the_full_one(context):
+    """A small sample: the item tower reads the batch's films and the drawn ones, and steps on the
+    sampled loss lower the full softmax's loss."""
+    torch.manual_seed(0)
+    sampled = _model(context, ranking=True, full_softmax_items=0, sampled_negatives=10, dropout=0.0).eval()
+    full = _model(context, ranking=True).eval()
+    batch = _liked_batch(context)
+    encoded = []
+    sampled.item_tower.register_forward_hook(lambda module, inputs, output: encoded.append(len(output)))
+    optimizer = torch.optim.Adam(sampled.parameters(), lr=0.01)
+
+    def full_loss():
+        full.load_state_dict(sampled.state_dict())
+        with torch.no_grad():
+            return full.training_losses(*batch)["rank"].item()
+
+    before = full_loss()
+    for _ in range(30):
+        loss = sampled.training_losses(*batch)["rank"]
+        assert torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert max(encoded) <= len(torch.unique(batch[1])) + 10 < context.n_items
+    assert full_loss() < before - 0.1
 
 
 def test_ranking_scores_are_scaled_cosine_plus_prior(context):
@@ -305,10 +348,12 @@ def test_ranking_scores_are_scaled_cosine_plus_prior(context):
 def test_training_step_runs_in_bf16_mixed_precision(context):
     """``trainer.precision=bf16-mixed`` autocasts the step; the sparse history products stay float32."""
     model = _model(context, ranking=True, implicit=True, liked=True).train()
-    users = torch.from_numpy(context.fit.users[:64])
-    items = torch.from_numpy(context.fit.items[:64])
+    # ratings of many users: some keep their IDs and bags whatever the dropouts draw
+    rows = slice(0, None, len(context.fit) // 64)
+    users = torch.tensor(context.fit.users[rows])
+    items = torch.tensor(context.fit.items[rows])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[:64]))
+        losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[rows]))
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())
     assert model.user_bags["implicit"].weight.grad.abs().sum() > 0

@@ -16,6 +16,7 @@ import torch
 
 from hybridrec.data.context import FoldContext, Interactions
 from hybridrec.data.queries import TextQuery
+from hybridrec.models.history import row_entries
 
 if TYPE_CHECKING:
     from hybridrec.models.ensemble import TowerEnsemble
@@ -99,11 +100,7 @@ class SparseRows:
 
     def _entries(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(owner, entry): for every entry of the given rows, the position of its row in ``rows``."""
-        starts, ends = self.crow[rows], self.crow[rows + 1]
-        lengths = ends - starts
-        owner = torch.repeat_interleave(torch.arange(len(rows)), lengths)
-        first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
-        return owner, starts[owner] + torch.arange(len(owner)) - first
+        return row_entries(self.crow, rows)
 
     def dense(self, rows: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """(len(rows), n_cols): the given rows written out, zero where a row has no entry
