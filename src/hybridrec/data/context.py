@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
 from hybridrec.data.descriptions import training_descriptions
@@ -134,11 +135,9 @@ class Interactions:
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         return indptr, cols[order], self.ratings[order]
 
-    def matrix(self, binary: bool = False) -> np.ndarray:
-        """Dense (n_users, n_items) matrix: the ratings, or 1 where a rating exists (MovieLens 100K fits)."""
-        out = np.zeros((self.n_users, self.n_items), dtype=np.float32)
-        out[self.users, self.items] = 1.0 if binary else self.ratings
-        return out
+    def sparse(self, values: np.ndarray) -> sp.csr_matrix:
+        """(n_users, n_items) scipy CSR of one value per rating: one entry per rating, never dense."""
+        return sp.csr_matrix((values, (self.users, self.items)), shape=(self.n_users, self.n_items))
 
 
 @dataclass
