@@ -22,6 +22,10 @@ from hybridrec.models.ensemble import TowerEnsemble
 from hybridrec.models.evidence.base import TEXT, EvidenceTerm, RecommenderView, TextUsers, standardise
 from hybridrec.models.evidence.nearest_users import NearestKnownUsers
 
+# users known by text whose whole rows the text terms rate at once (a multiple of the terms' own
+# batches, so the users share a batch with the same users as in one call)
+TEXT_BATCH = 1024
+
 
 def fit_evidence(
     evidence: Mapping, blend: BlendWeights, context: FoldContext, states: Mapping | None = None
@@ -84,10 +88,20 @@ class HybridRecommender(Recommender, RecommenderView):
         terms = [name for name in names if name != TOWERS]
         if terms and channel == "known_ratings":
             parts.update({name: self.terms[name].rate(users, items) for name in terms})
-        elif terms:
+        elif terms:  # the text terms rate whole rows: a batch of users x films at a time
             unique, rows = torch.unique(users, return_inverse=True)
-            text_users = self._profile_users(unique)
-            parts.update({name: self.terms[name].rate(text_users)[rows, items] for name in terms})
+            order = torch.argsort(rows, stable=True)
+            ends = torch.searchsorted(
+                rows[order], torch.arange(TEXT_BATCH, len(unique) + TEXT_BATCH, TEXT_BATCH)
+            )
+            begin = 0
+            for start, end in zip(range(0, len(unique), TEXT_BATCH), ends.tolist(), strict=True):
+                pairs, begin = order[begin:end], end
+                text_users = self._profile_users(unique[start : start + TEXT_BATCH])
+                for name in terms:
+                    rated = self.terms[name].rate(text_users)[rows[pairs] - start, items[pairs]]
+                    parts.setdefault(name, rated.new_empty(len(users)))[pairs] = rated
+            parts.update({name: parts[TOWERS][:0] for name in terms if name not in parts})  # no pairs
         return parts
 
     def list_parts(self, channel: str, users: torch.Tensor, names) -> dict[str, torch.Tensor]:
