@@ -4,6 +4,7 @@ The one object that evaluation, bundles, the engine and the API call; no Lightni
 fitting ratings read the towers and the known users' terms; users known only by a text (new users,
 and the users of the cold-start protocol, by their demographic text) read the towers' text path and
 the terms that read their nearest known users. Films without fitting ratings take the towers alone.
+Memory: its parts' (each module says); what it is asked is scored a batch of users x films at a time.
 """
 
 from __future__ import annotations
