@@ -67,15 +67,8 @@ def has_canonical_folds(data: MovieLens) -> bool:
 def rating_fold(data: MovieLens, fold: int, n_folds: int, seed: int, folder: str | Path) -> Split:
     """Fold ``fold`` of a seeded ``n_folds``-fold split of the ratings (``rating_folds``): its ratings
     are the test part, every other rating the training part."""
-    if fold not in range(1, n_folds + 1):
-        raise ValueError(f"rating folds are 1..{n_folds}, got {fold}")
-    is_test = rating_folds(data, n_folds, seed, folder) == fold
-    return Split(
-        name=f"kfold{fold}",
-        train=data.ratings[~is_test].reset_index(drop=True),
-        test=data.ratings[is_test].reset_index(drop=True),
-        cold_users=np.empty(0, dtype=np.int64),
-    )
+    _check_fold("rating", fold, n_folds)
+    return _held_out(data, rating_folds(data, n_folds, seed, folder) == fold, f"kfold{fold}")
 
 
 def rating_folds(data: MovieLens, n_folds: int, seed: int, folder: str | Path) -> np.ndarray:
@@ -120,16 +113,9 @@ def cold_user_fold(
     data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED
 ) -> Split:
     """Protocol B: fold ``k``'s users are unseen; every rating of every other user is training data."""
-    if fold not in range(1, n_folds + 1):
-        raise ValueError(f"cold-user folds are 1..{n_folds}, got {fold}")
+    _check_fold("cold-user", fold, n_folds)
     cold = np.sort(cold_user_chunks(data.user_index.ids, n_folds, seed)[fold - 1])
-    is_cold = data.ratings[USER_COL].isin(cold)
-    return Split(
-        name=f"cold{fold}",
-        train=data.ratings[~is_cold].reset_index(drop=True),
-        test=data.ratings[is_cold].reset_index(drop=True),
-        cold_users=cold,
-    )
+    return _held_out(data, data.ratings[USER_COL].isin(cold).to_numpy(), f"cold{fold}", cold_users=cold)
 
 
 def cold_item_fold(
@@ -137,16 +123,24 @@ def cold_item_fold(
 ) -> Split:
     """New films: fold ``k``'s films are unseen (known only by their text); every rating of every
     other film is training data. The film folds are a seeded permutation of the sorted film ids."""
-    if fold not in range(1, n_folds + 1):
-        raise ValueError(f"new-film folds are 1..{n_folds}, got {fold}")
+    _check_fold("new-film", fold, n_folds)
     new = np.sort(cold_user_chunks(data.item_index.ids, n_folds, seed)[fold - 1])
-    is_new = data.ratings[ITEM_COL].isin(new)
+    return _held_out(data, data.ratings[ITEM_COL].isin(new).to_numpy(), f"new_films{fold}", cold_items=new)
+
+
+def _check_fold(kind: str, fold: int, n_folds: int) -> None:
+    if fold not in range(1, n_folds + 1):
+        raise ValueError(f"{kind} folds are 1..{n_folds}, got {fold}")
+
+
+def _held_out(data: MovieLens, is_test: np.ndarray, name: str, **held: np.ndarray) -> Split:
+    """The ratings where ``is_test`` as the test part, the rest as training; ``held`` names the users
+    (``cold_users``) or films (``cold_items``) held out whole."""
     return Split(
-        name=f"new_films{fold}",
-        train=data.ratings[~is_new].reset_index(drop=True),
-        test=data.ratings[is_new].reset_index(drop=True),
-        cold_users=np.empty(0, dtype=np.int64),
-        cold_items=new,
+        name=name,
+        train=data.ratings[~is_test].reset_index(drop=True),
+        test=data.ratings[is_test].reset_index(drop=True),
+        **{"cold_users": np.empty(0, dtype=np.int64), **held},
     )
 
 
