@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec import __version__
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
-from hybridrec.data.movielens import DEMOGRAPHIC_COLUMNS, WHOLE_STARS, RatingScale
+from hybridrec.data.movielens import DEMOGRAPHIC_COLUMNS, RatingScale
 from hybridrec.errors import HybridRecError
 from hybridrec.io import replace_folder, staging_folder, write_json
 from hybridrec.models.base import Recommender
@@ -37,7 +37,7 @@ from hybridrec.models.recommender import HybridRecommender, fit_evidence
 
 log = logging.getLogger(__name__)
 
-FORMAT = "hybridrec-bundle/3"
+FORMAT = "hybridrec-bundle/4"
 MANIFEST = "manifest.json"
 FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
 HYBRID_FILES = ("evidence.npz", "blend.json")  # the hybrid recommender's, beside FILES
@@ -321,8 +321,7 @@ def load_bundle(path: Path) -> Bundle:
         )
         items["year"] = pd.to_numeric(items["year"], errors="coerce").astype("Int16")
         catalog = items.sort_values(ITEM_COL, ignore_index=True)
-        # (bundles from before sets had scales of their own were all trained on 100K's whole stars)
-        scale = RatingScale(*arrays["rating_scale"].tolist()) if "rating_scale" in arrays else WHOLE_STARS
+        scale = RatingScale(*arrays["rating_scale"].tolist())
         context = FoldContext(fit, embeddings, float(arrays["global_mean"]), scale, catalog)
         users = pd.read_csv(path / "users.csv", keep_default_na=False)
         weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
