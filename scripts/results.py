@@ -343,7 +343,9 @@ def write_report(results: dict[str, dict]) -> None:
     (ROOT / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'RESULTS.md'}")
     if default:
-        update_readme(default, results.get("cold_users"))
+        update_readme(
+            default, results.get(COLD), results.get(DESCRIBED), results.get("described_without_text_terms")
+        )
         from hybridrec.evaluation.plots import plot_cv_summary
 
         baselines = {name: b["folds"] for name, b in (default.get("baselines") or {}).items()}
@@ -468,7 +470,9 @@ def targets(default: dict | None, cold: dict | None) -> list[str]:
     return [*lines, ""]
 
 
-def update_readme(default: dict, cold: dict | None) -> None:
+def update_readme(
+    default: dict, cold: dict | None, described: dict | None = None, without_text_terms: dict | None = None
+) -> None:
     """Rewrite the headline table between the README's markers from the same runs."""
     baselines = default.get("baselines") or {}
     rating = sorted(
@@ -505,6 +509,17 @@ def update_readme(default: dict, cold: dict | None) -> None:
             f"| cold start, protocol B | NDCG@10 / RMSE | {pm(cold, 'ndcg@10')} / {pm(cold, 'rmse')} | "
             f"popularity {popularity.get('test/ndcg@10_mean', float('nan')):.4f} / {popularity.get('test/rmse_mean', float('nan')):.4f} | "
             "demographic kNN 0.414, popularity 0.406; item mean RMSE 1.024 |"
+        )
+    if described:
+        popularity = (described.get("baselines") or {}).get("popularity", {})
+        without = (
+            f"; without named films and asked genres {without_text_terms['test/ndcg@10_mean']:.4f}"
+            if without_text_terms
+            else ""
+        )
+        rows.append(
+            f"| described users, protocol C | NDCG@10 | {pm(described, 'ndcg@10')} | "
+            f"popularity {popularity.get('test/ndcg@10_mean', float('nan')):.4f}{without} | – |"
         )
     readme = ROOT / "README.md"
     text = readme.read_text()

@@ -491,3 +491,17 @@ def test_asked_genres_lift_the_films_of_the_genres_a_text_asks_for(context):
     np.testing.assert_allclose(term.score(users).numpy()[0], films @ (want - 0.5 * refuse), atol=1e-5)
     assert want[names.index("Horror")] > 0
     assert term.confidence(users).item() == pytest.approx(min(best / 0.5, 1.0), abs=1e-5)
+
+
+def test_bm25_steers_by_the_words_and_a_text_of_stopwords_steers_nothing(context):
+    from hybridrec.data.queries import TextQuery
+    from hybridrec.models.text_baselines import BM25Films
+
+    model = BM25Films(context, threshold=4.0, shrinkage=10.0).fit(context)
+    genre = next(g for g in context.items.genres.explode().dropna().unique() if g != "unknown")
+    texts = [f"I love {genre} films", "I am a"]
+    query = replace(TextQuery.from_vectors(np.zeros((2, 1), dtype=np.float32)), texts=texts)
+    steer = model._steer(query)
+    has_genre = context.items.genres.map(lambda gs: genre in gs).to_numpy()
+    assert steer[0][has_genre].min() > steer[0][~has_genre].max()
+    assert not steer[1].any()

@@ -64,6 +64,9 @@ def test_named_films_are_found_in_the_catalog_fuzzily():
     finder = TitleFinder(["The Usual Suspects", "Toy Story", "Heat", "Toy Story"], np.array([5, 9, 3, 1]))
     assert finder.find("I loved Usual Suspects and toy story").tolist() == [0, 1]
     assert finder.find("the theatre was cold").tolist() == []  # "heat" only as a whole word
+    # a one-word title is a name only when written as one: not "the heat of summer", "Heat" is
+    assert finder.find("I love the heat of summer and edge-of-the-seat suspense").tolist() == []
+    assert finder.find("I loved Heat.").tolist() == [2]
     query = TextQuery.from_vectors(np.ones((2, 3)))
     assert [len(n) for n in query.named] == [0, 0] and not query.disliked.any()
 

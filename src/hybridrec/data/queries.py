@@ -98,9 +98,9 @@ class TextQuery:
 
 
 class TitleFinder:
-    """Finds catalog films named in a text: whole-word matches of one-word titles, fuzzy matches
-    (rapidfuzz's partial ratio at least ``min_score``) of longer ones; among films of one title, the
-    most rated."""
+    """Finds catalog films named in a text: one-word titles where the word is written as a name
+    (capitalised: "Kids", not "my kids"; "Aliens", not "aliens"), fuzzy matches (rapidfuzz's partial
+    ratio at least ``min_score``) of longer ones; among films of one title, the most rated."""
 
     def __init__(self, titles: list[str], popularity: np.ndarray, min_score: float = 90.0):
         order = np.lexsort((np.arange(len(titles)), -np.asarray(popularity)))  # most rated first
@@ -123,11 +123,16 @@ class TitleFinder:
             lowered, self.titles, scorer=fuzz.partial_ratio, score_cutoff=self.min_score, limit=None
         ):
             title = self.titles[k]
-            whole_word = re.search(rf"(?<![a-z0-9]){re.escape(title)}(?![a-z0-9])", lowered)
-            if (" " in title and len(title) >= 8) or whole_word:
+            if (" " in title and len(title) >= 8) or _written_as_name(text, title):
                 found.append((score, len(title), self.index[k]))
         found.sort(reverse=True)
         return np.array(list(dict.fromkeys(i for _, _, i in found))[:5], dtype=np.int64)
+
+
+def _written_as_name(text: str, title: str) -> bool:
+    """Whether ``title`` (lower case) stands in ``text`` as a whole word or words, capitalised."""
+    pattern = rf"(?<![A-Za-z0-9]){re.escape(title)}(?![A-Za-z0-9])"
+    return any(match[0][0].isupper() for match in re.finditer(pattern, text, flags=re.IGNORECASE))
 
 
 def build_text_query(texts: list[str], embedder, titles: TitleFinder | None) -> TextQuery:

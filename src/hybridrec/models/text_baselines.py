@@ -121,7 +121,8 @@ class BM25Films(TextBaseline):
         n_films = len(self.context.items)
         scores = np.zeros((len(query), n_films))
         for row, text in enumerate(self.liking(query)):
-            tokens = bm25s.tokenize([text or "-"], show_progress=False, return_ids=False)[0]
-            scores[row] = self.retriever.get_scores(tokens)
-            scores[row] = scores[row] / max(scores[row].max(), 1e-12)
+            tokens = bm25s.tokenize([text], show_progress=False, return_ids=False)[0]
+            if tokens:  # (a text of stopwords alone steers nothing)
+                scores[row] = self.retriever.get_scores(tokens)
+                scores[row] = scores[row] / max(scores[row].max(), 1e-12)
         return scores
