@@ -277,15 +277,58 @@ def test_minilm_shape_norm_and_determinism(minilm):
     assert np.allclose(minilm.embed(texts[::-1])[::-1], vectors, atol=1e-6)
 
 
-def test_minilm_vector_depends_on_its_text_alone(minilm):
-    """Bit for bit whatever else is embedded with it, so a cache's history never changes results."""
-    text = "Fargo (1996). Genres: Crime, Drama, Thriller."
-    longer = "A 24-year-old technician who rated Star Wars, Contact, Fargo and Toy Story highly. " * 3
-    alone = minilm.embed([text])[0]
-    assert np.array_equal(minilm.embed([longer, text, "Heat (1995)."])[1], alone)
+def test_minilm_vector_depends_on_its_text_alone(minilm, movielens):
+    """Within 1e-5 (bit for bit on this machine type) whatever else is embedded with it: alone, in
+    shuffled batches of profiles of every kind and length, or by an embedder of another batch size.
+    So a cache's history never changes results, and the batch size is not in the name."""
+    from hybridrec.data.profiles import build_demographic_profiles, build_item_profiles, build_user_profiles
     from hybridrec.embedders.minilm import MiniLMEmbedder
 
-    assert MiniLMEmbedder(batch_size=8).name != minilm.name, "batched vectors are cached apart"
+    rng = np.random.default_rng(0)
+    users = build_user_profiles(
+        movielens.users, movielens.items, movielens.ratings, ProfileConfig(), scale=movielens.rating_scale
+    )
+    texts = [
+        *rng.choice(build_item_profiles(movielens.items).to_numpy(), 12, replace=False),
+        *rng.choice(users.to_numpy(), 4, replace=False),
+        *rng.choice(build_demographic_profiles(movielens.users).to_numpy(), 4, replace=False),
+        "Heat",
+        "Fargo (1996). Genres: Crime, Drama, Thriller.",
+    ]
+    alone = np.stack([minilm.embed([t])[0] for t in texts])
+    order = rng.permutation(len(texts))
+    shuffled = np.empty_like(alone)
+    shuffled[order] = minilm.embed([texts[i] for i in order])
+    other = MiniLMEmbedder(batch_size=3)
+    other._model = minilm._load()  # the same weights, loaded once
+    in_threes = other.embed(texts[::-1])[::-1]
+    for batched in (shuffled, in_threes):
+        assert np.abs(batched - alone).max() < 1e-5
+    assert other.name == minilm.name
+
+
+def test_minilm_keeps_the_vectors_of_caches_filled_one_text_at_a_time(minilm):
+    """float32 keeps its name ("...-single") from when texts were embedded one at a time: its vectors
+    must be those, within 1e-5."""
+    import torch
+
+    texts = ["Heat", "Toy Story (1995). Genres: Animation, Children's, Comedy.", "A technician. " * 20]
+    model = minilm._load()
+    with torch.inference_mode():
+        before = model.encode(texts, batch_size=1, normalize_embeddings=True, show_progress_bar=False)
+    assert np.abs(minilm.embed(texts) - before).max() < 1e-5
+    assert minilm.name == "all-minilm-l6-v2-float32-len256-single"
+
+
+def test_minilm_bfloat16_vectors_do_not_depend_on_the_batch_either():
+    """bfloat16 rounds by batch shape up to 1e-3 unless every batch has enough tokens (512)."""
+    from hybridrec.embedders.minilm import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder(precision="bfloat16")
+    texts = ["Heat", "Toy Story (1995). Genres: Animation.", "Fargo (1996). Genres: Crime, Drama.", "x " * 40]
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    assert np.abs(embedder.embed(texts + texts[:2])[: len(texts)] - alone).max() < 1e-5
+    assert embedder.name.endswith("-rows512"), "not the name of bfloat16 vectors embedded one at a time"
 
 
 def test_minilm_vector_is_the_same_on_any_thread_count(minilm):
