@@ -97,6 +97,46 @@ def test_cache_resumes_after_an_interrupted_run(tmp_path):
     assert np.allclose(vectors, HashingEmbedder(dim=16).embed(texts))
 
 
+def test_cache_sends_the_missing_texts_shortest_first(tmp_path):
+    """So that a chunk holds texts of about one length; the vectors still come back in the caller's order."""
+    inner = CountingEmbedder()
+    texts = ["a long text here", "mid text", "a", "the longest text of all", "mid text"]
+    vectors = CachedEmbedder(inner, tmp_path / "cache.sqlite3", chunk_size=2, progress=False).embed(texts)
+    assert inner.seen == ["a", "mid text", "a long text here", "the longest text of all"]
+    assert np.array_equal(vectors, HashingEmbedder(dim=16).embed(texts))
+
+
+def test_cache_without_a_bar_logs_its_progress(tmp_path, monkeypatch, caplog):
+    """Not a terminal (pytest captures stderr), or progress off: no bar, a log line now and then."""
+    monkeypatch.setattr("hybridrec.embedders.cache._LOG_EVERY_S", 0.0)
+    texts = [f"text {i}" for i in range(6)]
+    for progress in (True, False):
+        caplog.clear()
+        path = tmp_path / f"cache-{progress}.sqlite3"
+        with caplog.at_level("INFO", logger="hybridrec.embedders.cache"):
+            CachedEmbedder(CountingEmbedder(), path, chunk_size=2, progress=progress).embed(texts)
+        lines = [r.getMessage() for r in caplog.records if "new texts stored" in r.getMessage()]
+        assert [line.split(": ")[1].split(" new")[0] for line in lines] == ["2 of 6", "4 of 6", "6 of 6"]
+
+
+def test_a_run_without_progress_bars_embeds_without_one(tmp_path):
+    from omegaconf import OmegaConf
+
+    from hybridrec.embedders.factory import build_run_embedder
+
+    cfg = OmegaConf.create(
+        {
+            "model": {"net": {"content": True}},
+            "embedder": {"_target_": "hybridrec.embedders.hashing.HashingEmbedder", "dim": 8},
+            "paths": {"embedding_cache": str(tmp_path / "cache.sqlite3")},
+            "trainer": {"enable_progress_bar": False},
+        }
+    )
+    assert build_run_embedder(cfg).progress is False
+    cfg.trainer.enable_progress_bar = True
+    assert build_run_embedder(cfg).progress is True
+
+
 def _write_worker(path, start, stop):
     cached = CachedEmbedder(CountingEmbedder(), path, chunk_size=5, progress=False)
     cached.embed([f"shared {i}" for i in range(start, stop)])
