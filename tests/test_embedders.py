@@ -194,6 +194,78 @@ def test_precompute_rows_follow_the_index_order(movielens):
     assert np.array_equal(embeddings.item[5], HashingEmbedder(dim=32).embed([texts[item_id]])[0])
 
 
+# --- static: MiniLM distilled into token vectors ----------------------------------------------------
+
+
+def _static_with_table(tmp_path, monkeypatch):
+    """A static embedder whose table is random (distilling the real one takes half a minute)."""
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    def fake_distill(tokenizer, sif_coefficient):
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(tokenizer.get_vocab_size(), 384)).astype(np.float32)
+
+    monkeypatch.setattr("hybridrec.embedders.static.distill_table", fake_distill)
+    return StaticMiniLMEmbedder(table_dir=str(tmp_path / "static"))
+
+
+def test_static_vector_depends_on_its_text_alone(tmp_path, monkeypatch):
+    embedder = _static_with_table(tmp_path, monkeypatch)
+    texts = ["Star Wars (1977). Genres: Action, Sci-Fi.", "Heat", "", "Fargo (1996). " * 40]
+    vectors = embedder.embed(texts)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors[[0, 1, 3]], axis=1), 1.0, atol=1e-6)
+    assert not vectors[2].any(), "a text without tokens has no direction"
+    for k, text in enumerate(texts):
+        assert np.array_equal(embedder.embed([text, *texts[::-1]])[0], vectors[k])
+    assert embedder.name == "static-minilm-l6-v2-sif0.0001"
+
+
+def test_static_table_is_kept_for_the_next_process(tmp_path, monkeypatch):
+    first = _static_with_table(tmp_path, monkeypatch).embed(["a space opera"])
+    (kept,) = (tmp_path / "static").iterdir()
+    assert kept.suffix == ".npy"
+
+    def no_distilling(tokenizer, sif_coefficient):
+        raise AssertionError("the kept table was not read")
+
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    monkeypatch.setattr("hybridrec.embedders.static.distill_table", no_distilling)
+    again = StaticMiniLMEmbedder(table_dir=str(tmp_path / "static")).embed(["a space opera"])
+    assert np.array_equal(again, first)
+
+
+def test_static_table_that_cannot_be_kept_stays_in_memory(tmp_path, monkeypatch, caplog):
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    _static_with_table(tmp_path, monkeypatch)  # patches the distillation
+    (tmp_path / "a file").write_text("")
+    with caplog.at_level("WARNING", logger="hybridrec.embedders.static"):
+        vectors = StaticMiniLMEmbedder(table_dir=str(tmp_path / "a file" / "static")).embed(["x"])
+    assert vectors.shape == (1, 384) and "could not keep" in caplog.text
+
+
+@pytest.mark.slow
+def test_static_distilled_from_minilm_puts_science_fiction_near_science_fiction(tmp_path):
+    """The real distillation (half a minute on one core): the same table twice, and meaningful."""
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    embedder = StaticMiniLMEmbedder(table_dir=None)
+    query, scifi, kids = embedder.embed(
+        [
+            "I love science fiction: spaceships, aliens and distant galaxies.",
+            "Alien Planet Invasion (1990). Genres: Action, Sci-Fi.",
+            "The Little Puppy's Birthday (1992). Genres: Animation, Children's.",
+        ]
+    )
+    assert float(query @ scifi) > float(query @ kids) + 0.1
+    table, tokenizer = embedder._load()
+    from hybridrec.embedders.static import distill_table
+
+    assert np.array_equal(distill_table(tokenizer, embedder.sif_coefficient), table)
+
+
 # --- Gemini against the fake server ---------------------------------------------------------------
 
 
