@@ -104,9 +104,10 @@ class MiniLMEmbedder(Embedder):
 
     def _batches(self, model, texts: list[str]):
         """(rows, token length) for batches of at most ``batch_size`` texts of one token length."""
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6
         lengths = np.concatenate(
             [
-                model.preprocess(texts[start : start + _LENGTH_SLICE])["attention_mask"].sum(1).numpy()
+                tokenize(texts[start : start + _LENGTH_SLICE])["attention_mask"].sum(1).numpy()
                 for start in range(0, len(texts), _LENGTH_SLICE)
             ]
         )
