@@ -79,6 +79,7 @@ ALLOWED_TARGETS = frozenset(
         ),
         "hybridrec.embedders.minilm.MiniLMEmbedder",
         "hybridrec.embedders.hashing.HashingEmbedder",
+        "hybridrec.embedders.static.StaticMiniLMEmbedder",
         "hybridrec.embedders.gemini.GeminiEmbedder",
     ]
 )
