@@ -154,6 +154,10 @@ def test_lists_add_the_terms_standardised_scores_to_the_towers(context):
         + blend.text_lists["liked_text_neighbours"]
         * standardise(model.terms["liked_text_neighbours"].score(text_users))
     )
+    for name in ("named_films", "asked_genres"):  # the terms that read what is asked, by their confidence
+        term = model.terms[name]
+        weight = blend.text_lists[name] * term.confidence(text_users).unsqueeze(1)
+        expected = expected + weight * standardise(term.score(text_users))
     np.testing.assert_allclose(model.rank_scores(cold), expected.numpy(), atol=1e-4)
     by_text = model.text_user_scores(TextQuery.from_vectors(context.embeddings.user_demographic[cold]))[1]
     np.testing.assert_allclose(by_text, expected.numpy(), atol=1e-4)

@@ -114,8 +114,8 @@ class LikedItem(_Request):
         None,
         ge=0.5,
         le=5,
-        description="how much they liked it, on the model's scale (1-5, or 0.5-5 in half stars); "
-        "none: they liked it",
+        description="how much they liked it, 0.5-5 stars whatever the model's scale (4 and above: liked; "
+        "2 and below: disliked); none: they liked it",
     )
 
 

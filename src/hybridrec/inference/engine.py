@@ -220,12 +220,6 @@ class RecommendationEngine:
         if not liked:
             raise InvalidInputError("liked_items is empty")
         films = [(self.item_position(item_id), rating) for item_id, rating in liked]
-        scale = self.bundle.context.rating_scale
-        for item_id, rating in liked:
-            if rating is not None and not scale.min <= rating <= scale.max:
-                raise InvalidInputError(
-                    f"item {item_id}: rating {rating:g} is outside this model's scale {scale.min:g}..{scale.max:g}"
-                )
         loved = [i for i, r in films if r is None or r >= RELEVANCE_THRESHOLD]
         refused = [i for i, r in films if r is not None and r <= 2]
         parts = []
