@@ -29,7 +29,7 @@ MAX_USER_SHARE = 0.7  # the most active user rates at most this share of the cat
 FACTORS = 8
 _CHUNK = 1 << 18  # rows handled at a time where a whole pass would need large temporaries
 
-_ML_GENRES = (
+ML_GENRES = (
     "Action",
     "Adventure",
     "Animation",
@@ -49,7 +49,7 @@ _ML_GENRES = (
     "War",
     "Western",
 )
-_CSV_GENRES = (*(g.replace("Children's", "Children") for g in _ML_GENRES), "IMAX")
+_CSV_GENRES = (*(g.replace("Children's", "Children") for g in ML_GENRES), "IMAX")
 # share of films with each genre (about ML-1M's) and words for the titles of films that have it
 _GENRES = {
     "Action": (0.13, ("Fury", "Strike", "Bullet", "Chase", "Thunder", "Vengeance")),
@@ -172,7 +172,7 @@ class _Format:
 
 FORMATS = {
     ML100K_NAME: _Format(
-        ("unknown", *_ML_GENRES),
+        ("unknown", *ML_GENRES),
         ("1997-09-20", "1998-04-22"),
         encoding="latin-1",
         half_stars=False,
@@ -181,7 +181,7 @@ FORMATS = {
         id_spread=(1.0, 1.0),
     ),
     "ml-1m": _Format(
-        _ML_GENRES,
+        ML_GENRES,
         ("2000-04-25", "2003-02-28"),
         encoding="latin-1",
         half_stars=False,
@@ -191,7 +191,7 @@ FORMATS = {
         no_genre_share=0.0,
         unrated_share=0.045,
     ),
-    "ml-10M100K": _Format((*_ML_GENRES, "IMAX"), ("1996-01-29", "2009-01-05")),
+    "ml-10M100K": _Format((*ML_GENRES, "IMAX"), ("1996-01-29", "2009-01-05")),
     "ml-20m": _Format(
         _CSV_GENRES, ("1995-01-09", "2015-03-31"), genome=True, no_genre_share=0.01, unrated_share=0.02
     ),
