@@ -13,27 +13,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
-GENRES = (
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-)
+from hybridrec.data.synthetic import ML_GENRES
+
+GENRES = ("unknown", *ML_GENRES)  # 100K's u.genre
 OCCUPATIONS = (
     "engineer",
     "student",

@@ -97,6 +97,46 @@ def test_cache_resumes_after_an_interrupted_run(tmp_path):
     assert np.allclose(vectors, HashingEmbedder(dim=16).embed(texts))
 
 
+def test_cache_sends_the_missing_texts_shortest_first(tmp_path):
+    """So that a chunk holds texts of about one length; the vectors still come back in the caller's order."""
+    inner = CountingEmbedder()
+    texts = ["a long text here", "mid text", "a", "the longest text of all", "mid text"]
+    vectors = CachedEmbedder(inner, tmp_path / "cache.sqlite3", chunk_size=2, progress=False).embed(texts)
+    assert inner.seen == ["a", "mid text", "a long text here", "the longest text of all"]
+    assert np.array_equal(vectors, HashingEmbedder(dim=16).embed(texts))
+
+
+def test_cache_without_a_bar_logs_its_progress(tmp_path, monkeypatch, caplog):
+    """Not a terminal (pytest captures stderr), or progress off: no bar, a log line now and then."""
+    monkeypatch.setattr("hybridrec.embedders.cache._LOG_EVERY_S", 0.0)
+    texts = [f"text {i}" for i in range(6)]
+    for progress in (True, False):
+        caplog.clear()
+        path = tmp_path / f"cache-{progress}.sqlite3"
+        with caplog.at_level("INFO", logger="hybridrec.embedders.cache"):
+            CachedEmbedder(CountingEmbedder(), path, chunk_size=2, progress=progress).embed(texts)
+        lines = [r.getMessage() for r in caplog.records if "new texts stored" in r.getMessage()]
+        assert [line.split(": ")[1].split(" new")[0] for line in lines] == ["2 of 6", "4 of 6", "6 of 6"]
+
+
+def test_a_run_without_progress_bars_embeds_without_one(tmp_path):
+    from omegaconf import OmegaConf
+
+    from hybridrec.embedders.factory import build_run_embedder
+
+    cfg = OmegaConf.create(
+        {
+            "model": {"net": {"content": True}},
+            "embedder": {"_target_": "hybridrec.embedders.hashing.HashingEmbedder", "dim": 8},
+            "paths": {"embedding_cache": str(tmp_path / "cache.sqlite3")},
+            "trainer": {"enable_progress_bar": False},
+        }
+    )
+    assert build_run_embedder(cfg).progress is False
+    cfg.trainer.enable_progress_bar = True
+    assert build_run_embedder(cfg).progress is True
+
+
 def _write_worker(path, start, stop):
     cached = CachedEmbedder(CountingEmbedder(), path, chunk_size=5, progress=False)
     cached.embed([f"shared {i}" for i in range(start, stop)])
@@ -152,6 +192,78 @@ def test_precompute_rows_follow_the_index_order(movielens):
     texts = build_item_profiles(movielens.items)
     item_id = int(movielens.item_index.ids[5])
     assert np.array_equal(embeddings.item[5], HashingEmbedder(dim=32).embed([texts[item_id]])[0])
+
+
+# --- static: MiniLM distilled into token vectors ----------------------------------------------------
+
+
+def _static_with_table(tmp_path, monkeypatch):
+    """A static embedder whose table is random (distilling the real one takes half a minute)."""
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    def fake_distill(tokenizer, sif_coefficient):
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(tokenizer.get_vocab_size(), 384)).astype(np.float32)
+
+    monkeypatch.setattr("hybridrec.embedders.static.distill_table", fake_distill)
+    return StaticMiniLMEmbedder(table_dir=str(tmp_path / "static"))
+
+
+def test_static_vector_depends_on_its_text_alone(tmp_path, monkeypatch):
+    embedder = _static_with_table(tmp_path, monkeypatch)
+    texts = ["Star Wars (1977). Genres: Action, Sci-Fi.", "Heat", "", "Fargo (1996). " * 40]
+    vectors = embedder.embed(texts)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors[[0, 1, 3]], axis=1), 1.0, atol=1e-6)
+    assert not vectors[2].any(), "a text without tokens has no direction"
+    for k, text in enumerate(texts):
+        assert np.array_equal(embedder.embed([text, *texts[::-1]])[0], vectors[k])
+    assert embedder.name == "static-minilm-l6-v2-sif0.0001"
+
+
+def test_static_table_is_kept_for_the_next_process(tmp_path, monkeypatch):
+    first = _static_with_table(tmp_path, monkeypatch).embed(["a space opera"])
+    (kept,) = (tmp_path / "static").iterdir()
+    assert kept.suffix == ".npy"
+
+    def no_distilling(tokenizer, sif_coefficient):
+        raise AssertionError("the kept table was not read")
+
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    monkeypatch.setattr("hybridrec.embedders.static.distill_table", no_distilling)
+    again = StaticMiniLMEmbedder(table_dir=str(tmp_path / "static")).embed(["a space opera"])
+    assert np.array_equal(again, first)
+
+
+def test_static_table_that_cannot_be_kept_stays_in_memory(tmp_path, monkeypatch, caplog):
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    _static_with_table(tmp_path, monkeypatch)  # patches the distillation
+    (tmp_path / "a file").write_text("")
+    with caplog.at_level("WARNING", logger="hybridrec.embedders.static"):
+        vectors = StaticMiniLMEmbedder(table_dir=str(tmp_path / "a file" / "static")).embed(["x"])
+    assert vectors.shape == (1, 384) and "could not keep" in caplog.text
+
+
+@pytest.mark.slow
+def test_static_distilled_from_minilm_puts_science_fiction_near_science_fiction(tmp_path):
+    """The real distillation (half a minute on one core): the same table twice, and meaningful."""
+    from hybridrec.embedders.static import StaticMiniLMEmbedder
+
+    embedder = StaticMiniLMEmbedder(table_dir=None)
+    query, scifi, kids = embedder.embed(
+        [
+            "I love science fiction: spaceships, aliens and distant galaxies.",
+            "Alien Planet Invasion (1990). Genres: Action, Sci-Fi.",
+            "The Little Puppy's Birthday (1992). Genres: Animation, Children's.",
+        ]
+    )
+    assert float(query @ scifi) > float(query @ kids) + 0.1
+    table, tokenizer = embedder._load()
+    from hybridrec.embedders.static import distill_table
+
+    assert np.array_equal(distill_table(tokenizer, embedder.sif_coefficient), table)
 
 
 # --- Gemini against the fake server ---------------------------------------------------------------
@@ -277,15 +389,58 @@ def test_minilm_shape_norm_and_determinism(minilm):
     assert np.allclose(minilm.embed(texts[::-1])[::-1], vectors, atol=1e-6)
 
 
-def test_minilm_vector_depends_on_its_text_alone(minilm):
-    """Bit for bit whatever else is embedded with it, so a cache's history never changes results."""
-    text = "Fargo (1996). Genres: Crime, Drama, Thriller."
-    longer = "A 24-year-old technician who rated Star Wars, Contact, Fargo and Toy Story highly. " * 3
-    alone = minilm.embed([text])[0]
-    assert np.array_equal(minilm.embed([longer, text, "Heat (1995)."])[1], alone)
+def test_minilm_vector_depends_on_its_text_alone(minilm, movielens):
+    """Within 1e-5 (bit for bit on this machine type) whatever else is embedded with it: alone, in
+    shuffled batches of profiles of every kind and length, or by an embedder of another batch size.
+    So a cache's history never changes results, and the batch size is not in the name."""
+    from hybridrec.data.profiles import build_demographic_profiles, build_item_profiles, build_user_profiles
     from hybridrec.embedders.minilm import MiniLMEmbedder
 
-    assert MiniLMEmbedder(batch_size=8).name != minilm.name, "batched vectors are cached apart"
+    rng = np.random.default_rng(0)
+    users = build_user_profiles(
+        movielens.users, movielens.items, movielens.ratings, ProfileConfig(), scale=movielens.rating_scale
+    )
+    texts = [
+        *rng.choice(build_item_profiles(movielens.items).to_numpy(), 12, replace=False),
+        *rng.choice(users.to_numpy(), 4, replace=False),
+        *rng.choice(build_demographic_profiles(movielens.users).to_numpy(), 4, replace=False),
+        "Heat",
+        "Fargo (1996). Genres: Crime, Drama, Thriller.",
+    ]
+    alone = np.stack([minilm.embed([t])[0] for t in texts])
+    order = rng.permutation(len(texts))
+    shuffled = np.empty_like(alone)
+    shuffled[order] = minilm.embed([texts[i] for i in order])
+    other = MiniLMEmbedder(batch_size=3)
+    other._model = minilm._load()  # the same weights, loaded once
+    in_threes = other.embed(texts[::-1])[::-1]
+    for batched in (shuffled, in_threes):
+        assert np.abs(batched - alone).max() < 1e-5
+    assert other.name == minilm.name
+
+
+def test_minilm_keeps_the_vectors_of_caches_filled_one_text_at_a_time(minilm):
+    """float32 keeps its name ("...-single") from when texts were embedded one at a time: its vectors
+    must be those, within 1e-5."""
+    import torch
+
+    texts = ["Heat", "Toy Story (1995). Genres: Animation, Children's, Comedy.", "A technician. " * 20]
+    model = minilm._load()
+    with torch.inference_mode():
+        before = model.encode(texts, batch_size=1, normalize_embeddings=True, show_progress_bar=False)
+    assert np.abs(minilm.embed(texts) - before).max() < 1e-5
+    assert minilm.name == "all-minilm-l6-v2-float32-len256-single"
+
+
+def test_minilm_bfloat16_vectors_do_not_depend_on_the_batch_either():
+    """bfloat16 rounds by batch shape up to 1e-3 unless every batch has enough tokens (512)."""
+    from hybridrec.embedders.minilm import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder(precision="bfloat16")
+    texts = ["Heat", "Toy Story (1995). Genres: Animation.", "Fargo (1996). Genres: Crime, Drama.", "x " * 40]
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    assert np.abs(embedder.embed(texts + texts[:2])[: len(texts)] - alone).max() < 1e-5
+    assert embedder.name.endswith("-rows512"), "not the name of bfloat16 vectors embedded one at a time"
 
 
 def test_minilm_vector_is_the_same_on_any_thread_count(minilm):

@@ -36,7 +36,7 @@ def test_a_bundle_loads_without_lightning_and_without_refitting_its_evidence(tra
     code = (
         "import sys\n"
         "import hybridrec.models.evidence.item_item as item_item, hybridrec.models.evidence.item_knn as knn\n"
-        "item_item.ease_weights = knn.pearson_baseline_similarity = None  # a call would fail\n"
+        "item_item.ease_weights = knn.pearson_baseline_rows = None  # a call would fail\n"
         "from hybridrec.inference.engine import load_engine\n"
         f"engine = load_engine({str(trained_bundle)!r}, '/nonexistent', 10, text=False)\n"
         "assert engine.recommend(int(engine.user_index.ids[0])).items\n"

@@ -14,6 +14,8 @@ from hybridrec.data.context import Interactions, build_fold_context
 from hybridrec.data.queries import TextQuery
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
+from hybridrec.models.baselines import EASE
+from hybridrec.models.baselines import ItemKNN as BaselineKNN
 from hybridrec.models.evidence.asked_genres import AskedGenres
 from hybridrec.models.evidence.base import SparseRows, TextUsers, rated_film_means
 from hybridrec.models.evidence.biases import fit_biases
@@ -26,6 +28,8 @@ from hybridrec.models.evidence.nearest_users import NearestKnownUsers
 from hybridrec.models.evidence.text_match import TextMatch
 from hybridrec.models.evidence.text_neighbours import TextNeighbours
 from hybridrec.models.evidence.tower_residuals import TowerResiduals
+
+DENSE = 10_000  # a bound above the synthetic catalog: the dense forms
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,7 @@ def test_sparse_rows_write_out_and_sum_rows_as_dense_matrices():
 
 def test_item_item_is_ease_in_closed_form(context):
     """EASE^R: B = I - P / diag(P) with P = (XᵀX + λI)⁻¹, zero diagonal; a user's scores are x_u B."""
-    term = ItemItem(reg=50.0, min_rating=4.0)
+    term = ItemItem(reg=50.0, min_rating=4.0, max_dense_items=DENSE)
     term.fit(context)
     fit = context.fit
     x = _dense(fit, (fit.ratings >= 4).astype(float))
@@ -71,8 +75,33 @@ def test_item_item_is_ease_in_closed_form(context):
     np.testing.assert_allclose(np.diag(weights), 0.0, atol=1e-12)
     users = torch.arange(10)
     np.testing.assert_allclose(term.score(users).numpy(), x[:10] @ weights, atol=1e-9)
-    restored = ItemItem(reg=50.0, min_rating=4.0)
+    restored = ItemItem(reg=50.0, min_rating=4.0, max_dense_items=DENSE)
     restored.fit(context, term.state())  # a bundle's saved weights replace the inverse
+    np.testing.assert_array_equal(restored.score(users).numpy(), term.score(users).numpy())
+
+
+def test_item_item_above_its_bound_is_ease_on_the_films_most_often_chosen(context):
+    """Above ``max_dense_items`` films EASE^R is fitted on that many films most often chosen (ties:
+    the lower index); the other films score 0 and are not read."""
+    term = ItemItem(reg=50.0, min_rating=4.0, max_dense_items=7)
+    term.fit(context)
+    fit = context.fit
+    x = _dense(fit, (fit.ratings >= 4).astype(float))
+    films = np.sort(np.argsort(-x.sum(0), kind="stable")[:7])
+    np.testing.assert_array_equal(term.films.numpy(), films)
+    block = x[:, films]
+    precision = np.linalg.inv(block.T @ block + 50.0 * np.eye(7))
+    weights = np.eye(7) - precision / np.diag(precision)[None, :]
+    expected = np.zeros((fit.n_users, fit.n_items))
+    expected[:, films] = block @ weights
+    users = torch.arange(fit.n_users)
+    np.testing.assert_allclose(term.score(users).numpy(), expected, atol=1e-9)
+    outside = np.setdiff1d(np.arange(fit.n_items), films)
+    rows = term.rows(torch.tensor([films[2], outside[0]])).numpy()
+    np.testing.assert_allclose(rows[0, films], weights[2], atol=1e-9)
+    assert not rows[0, outside].any() and not rows[1].any()
+    restored = ItemItem(reg=50.0, min_rating=4.0, max_dense_items=7)
+    restored.fit(context, term.state())
     np.testing.assert_array_equal(restored.score(users).numpy(), term.score(users).numpy())
 
 
@@ -103,7 +132,7 @@ def _knn_by_hand(context, user: int, item: int, k: int, shrinkage: float) -> flo
 
 
 def test_item_knn_follows_its_definition(context):
-    term = ItemKNN(k=5, shrinkage=10.0, reg_user=15.0, reg_item=10.0)
+    term = ItemKNN(k=5, shrinkage=10.0, reg_user=15.0, reg_item=10.0, max_dense_items=DENSE, neighbours=5)
     term.fit(context)
     rng = np.random.default_rng(0)
     users = rng.integers(0, context.n_users, 25)
@@ -131,7 +160,7 @@ def test_item_knn_matches_surprise(context):
         bsl_options={"method": "als", "reg_i": 10, "reg_u": 15, "n_epochs": 10},
         verbose=False,
     ).fit(trainset)
-    term = ItemKNN(k=20, shrinkage=100.0, reg_user=15.0, reg_item=10.0)
+    term = ItemKNN(k=20, shrinkage=100.0, reg_user=15.0, reg_item=10.0, max_dense_items=DENSE, neighbours=20)
     term.fit(context)
     # pairs the user has not rated (on those Surprise counts the film as its own nearest neighbour)
     seen = set(zip(fit.users.tolist(), fit.items.tolist(), strict=True))
@@ -165,7 +194,7 @@ def test_tower_residuals_average_the_towers_errors_on_the_most_similar_rated_fil
     """Per pair: the towers' errors on the k rated films most like the film asked, weighted by the
     positive similarities over their sum plus the shrinkage; the same on a whole row."""
     k, shrinkage = 4, 0.5
-    term = TowerResiduals(k, shrinkage, space, similarity_shrinkage=100.0, reg_user=15.0, reg_item=10.0)
+    term = TowerResiduals(k, shrinkage, space, 100.0, 15.0, 10.0, max_dense_items=DENSE, neighbours=k)
     term.fit(context)
     towers = _Towers(context.n_items)
     term.attach(SimpleNamespace(towers=towers))
@@ -177,9 +206,9 @@ def test_tower_residuals_average_the_towers_errors_on_the_most_similar_rated_fil
         similarity = (towers.vectors @ towers.vectors.T).numpy()
         np.fill_diagonal(similarity, 0.0)
     else:
-        knn = ItemKNN(k, 100.0, 15.0, 10.0)
+        knn = ItemKNN(k, 100.0, 15.0, 10.0, DENSE, k)
         knn.fit(context)
-        similarity = knn.similarity.float().numpy()
+        similarity = knn.similarity.dense.float().numpy()
     users = np.arange(context.n_users)
     items = (users * 7) % context.n_items
     expected = np.zeros(len(users))
@@ -195,21 +224,74 @@ def test_tower_residuals_average_the_towers_errors_on_the_most_similar_rated_fil
     np.testing.assert_allclose(rows[np.arange(5), items[:5]], expected[:5], atol=1e-5)
 
 
-def test_tower_residuals_read_similarity_rows_when_the_catalog_is_too_big_to_hold(context, monkeypatch):
-    """Above the dense catalog size, the similarity rows are computed as asked: the same numbers."""
-    import hybridrec.models.evidence.tower_residuals as module
-
-    term = TowerResiduals(4, 0.5, "towers", 100.0, 15.0, 10.0)
+def _fitted(term, context):
     term.fit(context)
-    view = SimpleNamespace(towers=_Towers(context.n_items))
-    term.attach(view)
+    term.attach(SimpleNamespace(towers=_Towers(context.n_items)))
+    return term
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda bound, neighbours: ItemKNN(4, 100.0, 15.0, 10.0, bound, neighbours),
+        lambda bound, neighbours: TowerResiduals(4, 0.5, "ratings", 100.0, 15.0, 10.0, bound, neighbours),
+        lambda bound, neighbours: TowerResiduals(4, 0.5, "towers", 100.0, 15.0, 10.0, bound, neighbours),
+    ],
+    ids=["item_knn", "tower_residuals_ratings", "tower_residuals_towers"],
+)
+def test_a_terms_sparse_form_equals_its_dense_form_on_small_data(context, make):
+    """Above ``max_dense_items`` films a term keeps each film's nearest films (or computes the rows
+    it is asked for): keeping them all gives the dense form's numbers, pairs and whole rows; the
+    sparse form is what a bundle saves and loads."""
     users = torch.arange(context.n_users)
     items = (users * 7) % context.n_items
-    dense = term.rate(users, items), term.rate(users[:3])
-    monkeypatch.setattr(module, "DENSE_ITEMS_MAX", 0)
-    term.attach(view)
-    torch.testing.assert_close(term.rate(users, items), dense[0])
-    torch.testing.assert_close(term.rate(users[:3]), dense[1])
+    dense = _fitted(make(DENSE, context.n_items), context)
+    sparse = _fitted(make(0, context.n_items), context)
+    assert dense.similarity is None or dense.similarity.dense is not None
+    assert sparse.similarity is None or sparse.similarity.dense is None
+    expected = dense.rate(users, items), dense.rate(users[:3])
+    torch.testing.assert_close(sparse.rate(users, items), expected[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(sparse.rate(users[:3]), expected[1], atol=1e-5, rtol=0)
+    restored = make(0, context.n_items)
+    restored.fit(context, sparse.state())
+    restored.attach(SimpleNamespace(towers=_Towers(context.n_items)))
+    torch.testing.assert_close(restored.rate(users, items), sparse.rate(users, items))
+
+
+@pytest.mark.parametrize("bound", [DENSE, 7])
+@pytest.mark.parametrize("name", ["ease", "knn"])
+def test_a_terms_baseline_reloads_from_its_state_dict_dense_or_sparse(context, name, bound):
+    """A bundle stores a term baseline's fitted state as buffers sized as fitted; a fresh baseline
+    loads them and lists the same films."""
+
+    def make():
+        if name == "ease":
+            return EASE(context, reg=50.0, threshold=4.0, max_dense_items=bound)
+        return BaselineKNN(context, 4, 100.0, 15.0, 10.0, max_dense_items=bound, neighbours=10)
+
+    fitted = make().fit(context)
+    restored = make()
+    restored.load_state_dict(fitted.state_dict())
+    users = np.arange(context.n_users)
+    np.testing.assert_array_equal(restored.rank_scores(users), fitted.rank_scores(users))
+
+
+def test_sparse_similarity_keeps_each_films_nearest_positive_films(context):
+    """Each film's list: its ``neighbours`` most similar films among those with a positive similarity."""
+    dense = ItemKNN(4, 100.0, 15.0, 10.0, DENSE, 4)
+    dense.fit(context)
+    sparse = ItemKNN(4, 100.0, 15.0, 10.0, 0, 6)
+    sparse.fit(context)
+    full = dense.similarity.dense.numpy()
+    rows = sparse.similarity.rows(torch.arange(context.n_items)).numpy()
+    for film in range(context.n_items):
+        kept = np.flatnonzero(rows[film])
+        nearest = np.argsort(-full[film], kind="stable")[:6]
+        assert set(kept) == set(nearest[full[film, nearest] > 0])
+        np.testing.assert_allclose(rows[film, kept], full[film, kept], atol=1e-12)
+    # columns: every film's similarity to the films asked, as its own list holds it
+    columns = sparse.similarity.columns(torch.tensor([3, 0, 5])).numpy()
+    np.testing.assert_array_equal(columns, rows[:, [3, 0, 5]])
 
 
 def _cosine_neighbours(keys: np.ndarray, known: np.ndarray, text: np.ndarray, k: int):

@@ -39,7 +39,12 @@ def kill_at_pause(code: str, tmp_path: Path, env: dict | None = None, timeout_s:
     process = subprocess.Popen(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO_ROOT / "tests")},
+        # this checkout's code, whichever one the environment has installed
+        env={
+            **os.environ,
+            **(env or {}),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "tests")]),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -197,10 +202,10 @@ def test_a_killed_download_leaves_nothing_and_the_next_one_completes(tmp_path):
 
 
 def test_a_killed_embedding_run_keeps_what_it_finished_and_resumes(tmp_path):
-    """Killed in the middle of its third chunk: the two written chunks are kept, the cache opens,
-    and the next run embeds only the rest."""
+    """Killed in the middle of its third chunk: the two written chunks (the four shortest texts: they
+    go first) are kept, the cache opens, and the next run embeds only the rest."""
     cache = tmp_path / "cache.sqlite3"
-    texts = [f"profile {k}" for k in range(10)]
+    texts = [f"profile {'x' * (k * 7 % 10)} {k}" for k in range(10)]  # lengths in a shuffled order
     kill_at_pause(
         f"""
         from hybridrec.embedders.cache import CachedEmbedder
@@ -227,6 +232,8 @@ def test_a_killed_embedding_run_keeps_what_it_finished_and_resumes(tmp_path):
             self.inner, self.name, self.dim = HashingEmbedder(dim=8), HashingEmbedder(dim=8).name, 8
 
     inner = Counting()
-    vectors = CachedEmbedder(inner, cache, chunk_size=2, progress=False).embed(texts)
-    assert sorted(inner.seen) == sorted(texts[4:])
+    cached = CachedEmbedder(inner, cache, chunk_size=2, progress=False)
+    assert cached.store.count(inner.name) == 4
+    vectors = cached.embed(texts)
+    assert inner.seen == sorted(texts, key=len)[4:]
     assert np.allclose(vectors, HashingEmbedder(dim=8).embed(texts))

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hybridrec.data.context import build_fold_context
+from hybridrec.data.movielens import WHOLE_STARS, RatingScale
 from hybridrec.data.splits import canonical_fold, cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
 from hybridrec.models.history import RatingHistories
@@ -24,19 +25,20 @@ from hybridrec.models.mappings import (
 )
 from hybridrec.models.towers import Tower
 
+STARS = WHOLE_STARS  # 100K's
 TINY_NET = {"hidden": 16, "depth": 1, "out_dim": 8, "id_emb_dim": 4, "liked": False, "scales": False}
 
 
 def test_fixed_mappings_match_their_formulas():
     sim = torch.tensor([-1.0, 0.0, 0.5, 1.0])
     zero = torch.zeros(4)
-    assert SquareMapping()(sim, zero).tolist() == [5.0, 1.0, 2.0, 5.0]
-    assert LinearMapping()(sim, zero).tolist() == [1.0, 3.0, 4.0, 5.0]
-    assert LinearMapping()(sim, torch.full((4,), 0.5)).tolist() == [1.5, 3.5, 4.5, 5.5]
+    assert SquareMapping(STARS)(sim, zero).tolist() == [5.0, 1.0, 2.0, 5.0]
+    assert LinearMapping(STARS)(sim, zero).tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert LinearMapping(STARS)(sim, torch.full((4,), 0.5)).tolist() == [1.5, 3.5, 4.5, 5.5]
 
 
 def test_learnable_mappings_start_at_the_mean():
-    sigmoid, affine = SigmoidMapping(), AffineMapping()
+    sigmoid, affine = SigmoidMapping(STARS), AffineMapping(STARS)
     sigmoid.init_from_ratings(np.array([3.0, 4.0, 3.59]))
     affine.init_from_ratings(np.array([3.0, 4.0, 3.59]))
     zero = torch.zeros(1)
@@ -44,12 +46,12 @@ def test_learnable_mappings_start_at_the_mean():
     assert affine(zero, zero).item() == pytest.approx(3.53, abs=1e-5)
     extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
     assert extreme.min().item() >= 1.0 and extreme.max().item() <= 5.0
-    assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping().parameters())
+    assert len(list(sigmoid.parameters())) == 2 and not list(SquareMapping(STARS).parameters())
 
 
 def test_ordinal_mapping_starts_at_the_star_shares_and_scores_their_likelihood():
     ratings = np.array([1, 2, 3, 3, 4, 4, 4, 5, 5, 5], dtype=np.float32)
-    ordinal = OrdinalMapping(nll_weight=0.5)
+    ordinal = OrdinalMapping(STARS, nll_weight=0.5)
     ordinal.init_from_ratings(ratings)
     zero = torch.zeros(1)
     thresholds = ordinal.thresholds().detach().numpy()
@@ -70,6 +72,27 @@ def test_ordinal_mapping_starts_at_the_star_shares_and_scores_their_likelihood()
     by_hand = np.mean((expected - target.numpy()) ** 2) + 0.5 * nll
     assert ordinal.loss(sim, offset, target).item() == pytest.approx(by_hand, rel=1e-5)
     assert ordinal(sim, offset).detach().numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_mappings_rate_on_the_data_sets_scale():
+    """Half stars (10M and later): every mapping spans 0.5..5, the ordinal one with a level per half star."""
+    half = RatingScale(0.5, 5.0, 0.5)
+    sim, zero = torch.tensor([-1.0, 0.0, 1.0]), torch.zeros(3)
+    assert SquareMapping(half)(sim, zero).tolist() == [5.0, 0.5, 5.0]
+    assert LinearMapping(half)(sim, zero).tolist() == [0.5, 2.75, 5.0]
+    sigmoid = SigmoidMapping(half)
+    sigmoid.init_from_ratings(np.array([3.5, 4.0, 3.0]))
+    assert sigmoid(torch.zeros(1), torch.zeros(1)).item() == pytest.approx(3.5, abs=1e-5)
+    extreme = sigmoid(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.tolist() == pytest.approx([0.5, 5.0], abs=1e-4)
+    ordinal = OrdinalMapping(half)
+    ratings = np.array([0.5, 1.5, 2.5, 3.0, 3.5, 3.5, 4.0, 4.5, 5.0, 5.0], dtype=np.float32)
+    ordinal.init_from_ratings(ratings)
+    assert len(ordinal.thresholds()) == 9  # between 10 levels
+    assert ordinal(torch.zeros(1), torch.zeros(1)).item() == pytest.approx(ratings.mean(), abs=1e-2)
+    extreme = ordinal(torch.tensor([-1.0, 1.0]), torch.tensor([-100.0, 100.0]))
+    assert extreme.tolist() == pytest.approx([0.5, 5.0], abs=1e-4)
+    assert torch.isfinite(ordinal.loss(torch.zeros(10), torch.zeros(10), torch.from_numpy(ratings)))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +139,11 @@ def _model(context, ranking: bool = False, **kwargs):
     """A HybridRecModel as configs/model/hybrid.yaml builds it (tiny), with ``kwargs`` over the YAML."""
     net = OmegaConf.merge(compose_configs().model.net, {**TINY_NET, **kwargs})
     model = instantiate(net)(
-        n_users=context.n_users, n_items=context.n_items, content_dim=context.embeddings.dim, ranking=ranking
+        n_users=context.n_users,
+        n_items=context.n_items,
+        content_dim=context.embeddings.dim,
+        rating_scale=context.rating_scale,
+        ranking=ranking,
     )
     model.attach(context)
     return model
@@ -237,7 +264,7 @@ def test_training_hides_the_batch_ratings_from_the_history_bags(context):
     model = _model(context, implicit=True, explicit=True, liked=True, dropout=0.0).eval()
     users = torch.from_numpy(context.fit.users[:5])
     items = torch.from_numpy(context.fit.items[:5])
-    positions = model.rating_index[users, items]
+    positions = model.histories.positions(users, items)
     assert (positions >= 0).all()
     full = model.encode_users(torch.unique(users))
     hidden = model.encode_users(torch.unique(users), hidden=positions)
@@ -256,6 +283,49 @@ def test_ranking_loss_ignores_the_rest_of_the_history(context):
     ratings = torch.full((64,), 5.0)
     losses = model.training_losses(users, items, ratings)
     assert set(losses) == {"rating", "rank"} and torch.isfinite(losses["rank"])
+
+
+def _liked_batch(context, n: int = 16):
+    users = torch.from_numpy(context.fit.users[:n])
+    items = torch.from_numpy(context.fit.items[:n])
+    return users, items, torch.full((n,), 5.0)
+
+
+def test_sampled_softmax_drawing_every_film_is_the_full_softmax(context):
+    """Above ``full_softmax_items`` the softmax runs over drawn films; when every film is drawn the
+    logQ correction is 0 and the loss is the full softmax's."""
+    full = _model(context, ranking=True).eval()
+    sampled = _model(context, ranking=True, full_softmax_items=0, sampled_negatives=context.n_items).eval()
+    sampled.load_state_dict(full.state_dict())
+    batch = _liked_batch(context)
+    torch.testing.assert_close(sampled.training_losses(*batch)["rank"], full.training_losses(*batch)["rank"])
+
+
+def test_sampled_softmax_encodes_the_drawn_films_alone_and_trains_the_full_one(context):
+    """A small sample: the item tower reads the batch's films and the drawn ones, and steps on the
+    sampled loss lower the full softmax's loss."""
+    torch.manual_seed(0)
+    sampled = _model(context, ranking=True, full_softmax_items=0, sampled_negatives=10, dropout=0.0).eval()
+    full = _model(context, ranking=True).eval()
+    batch = _liked_batch(context)
+    encoded = []
+    sampled.item_tower.register_forward_hook(lambda module, inputs, output: encoded.append(len(output)))
+    optimizer = torch.optim.Adam(sampled.parameters(), lr=0.01)
+
+    def full_loss():
+        full.load_state_dict(sampled.state_dict())
+        with torch.no_grad():
+            return full.training_losses(*batch)["rank"].item()
+
+    before = full_loss()
+    for _ in range(30):
+        loss = sampled.training_losses(*batch)["rank"]
+        assert torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert max(encoded) <= len(torch.unique(batch[1])) + 10 < context.n_items
+    assert full_loss() < before - 0.1
 
 
 def test_ranking_scores_are_scaled_cosine_plus_prior(context):
@@ -278,10 +348,12 @@ def test_ranking_scores_are_scaled_cosine_plus_prior(context):
 def test_training_step_runs_in_bf16_mixed_precision(context):
     """``trainer.precision=bf16-mixed`` autocasts the step; the sparse history products stay float32."""
     model = _model(context, ranking=True, implicit=True, liked=True).train()
-    users = torch.from_numpy(context.fit.users[:64])
-    items = torch.from_numpy(context.fit.items[:64])
+    # ratings of many users: some keep their IDs and bags whatever the dropouts draw
+    rows = slice(0, None, len(context.fit) // 64)
+    users = torch.tensor(context.fit.users[rows])
+    items = torch.tensor(context.fit.items[rows])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[:64]))
+        losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[rows]))
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())
     assert model.user_bags["implicit"].weight.grad.abs().sum() > 0

@@ -33,7 +33,9 @@ def test_demographic_profile_format():
 
 def test_user_profile_lists_liked_and_disliked_films(movielens):
     train = canonical_fold(movielens, 1).train
-    profiles = build_user_profiles(movielens.users, movielens.items, train, ProfileConfig(max_liked=3))
+    profiles = build_user_profiles(
+        movielens.users, movielens.items, train, ProfileConfig(max_liked=3), scale=movielens.rating_scale
+    )
     user = int(train[USER_COL].iloc[0])
     text = profiles[user]
     assert text.startswith(build_demographic_profiles(movielens.users)[user])
@@ -46,7 +48,9 @@ def test_user_profile_lists_liked_and_disliked_films(movielens):
 
 def test_users_without_training_ratings_get_demographics_only(movielens):
     split = cold_user_fold(movielens, 1)
-    profiles = build_user_profiles(movielens.users, movielens.items, split.train)
+    profiles = build_user_profiles(
+        movielens.users, movielens.items, split.train, scale=movielens.rating_scale
+    )
     demographics = build_demographic_profiles(movielens.users)
     for user in split.cold_users:
         assert profiles[user] == demographics[user]
@@ -55,15 +59,15 @@ def test_users_without_training_ratings_get_demographics_only(movielens):
 def test_profiles_are_deterministic(movielens):
     train = canonical_fold(movielens, 3).train
     shuffled = train.sample(frac=1.0, random_state=0)
-    a = build_user_profiles(movielens.users, movielens.items, train)
-    b = build_user_profiles(movielens.users, movielens.items, shuffled)
+    a = build_user_profiles(movielens.users, movielens.items, train, scale=movielens.rating_scale)
+    b = build_user_profiles(movielens.users, movielens.items, shuffled, scale=movielens.rating_scale)
     assert a.equals(b)
 
 
 def assert_no_test_film_in_profiles(data, fold: int) -> int:
     """Every mention in a user's fold-k profile is a film of that user's training ratings; returns #checked."""
     split = canonical_fold(data, fold)
-    profiles = build_user_profiles(data.users, data.items, split.train)
+    profiles = build_user_profiles(data.users, data.items, split.train, scale=data.rating_scale)
     items = data.items.set_index(ITEM_COL)
     mention = {i: film_mention(r["display_title"], r["year"], r["genres"]) for i, r in items.iterrows()}
     train_items = split.train.groupby(USER_COL)[ITEM_COL].agg(set)

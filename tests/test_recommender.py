@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hybridrec.constants import ITEM_COL
-from hybridrec.data.context import build_fold_context
+from hybridrec.data.context import Interactions, build_fold_context
 from hybridrec.data.queries import TextQuery
 from hybridrec.data.splits import cold_user_fold
 from hybridrec.embedders.hashing import HashingEmbedder
@@ -97,6 +97,41 @@ def test_ratings_are_the_weighted_sum_of_the_parts_on_films_with_ratings(context
     assert by_text[items[cold][0]] == pytest.approx(expected[cold][0], abs=1e-5)
 
 
+def test_users_known_by_text_are_rated_a_batch_of_rows_at_a_time(context, monkeypatch):
+    """The text terms rate whole rows, a batch of users at a time: any batch size, the same ratings."""
+    import hybridrec.models.recommender as module
+
+    model = _recommender(context, _weights())
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, context.n_users, 300)
+    items = rng.integers(0, context.n_items, 300)
+    assert (~context.user_known[users]).sum() > 10
+    whole = model.predict(users, items)
+    monkeypatch.setattr(module, "TEXT_BATCH", 3)
+    np.testing.assert_allclose(model.predict(users, items), whole, atol=1e-6)
+
+
+def test_list_weights_are_chosen_on_a_batch_of_users_at_a_time(context, monkeypatch):
+    """The grid's NDCG is the mean over every held-out user whatever the batches they are scored in."""
+    from hybridrec.training import stacking
+
+    blend = _weights()
+    model = _recommender(context, blend)
+    fit = context.fit
+    held = np.random.default_rng(0).random(len(fit)) < 0.2
+    rest, held = (
+        Interactions(fit.users[k], fit.items[k], fit.ratings[k], fit.n_users, fit.n_items)
+        for k in (~held, held)
+    )
+
+    def chosen():
+        return stacking._list_weights(model, rest, held, blend, "known_lists", [0.0, 0.5, 1.0, 4.0])
+
+    whole = chosen()
+    monkeypatch.setattr(stacking, "LIST_BATCH", 7)
+    assert chosen() == whole
+
+
 def test_lists_add_the_terms_standardised_scores_to_the_towers(context):
     blend = _weights()
     model, towers = _recommender(context, blend), _recommender(context, _weights(**TOWERS_ONLY))
@@ -119,6 +154,10 @@ def test_lists_add_the_terms_standardised_scores_to_the_towers(context):
         + blend.text_lists["liked_text_neighbours"]
         * standardise(model.terms["liked_text_neighbours"].score(text_users))
     )
+    for name in ("named_films", "asked_genres"):  # the terms that read what is asked, by their confidence
+        term = model.terms[name]
+        weight = blend.text_lists[name] * term.confidence(text_users).unsqueeze(1)
+        expected = expected + weight * standardise(term.score(text_users))
     np.testing.assert_allclose(model.rank_scores(cold), expected.numpy(), atol=1e-4)
     by_text = model.text_user_scores(TextQuery.from_vectors(context.embeddings.user_demographic[cold]))[1]
     np.testing.assert_allclose(by_text, expected.numpy(), atol=1e-4)

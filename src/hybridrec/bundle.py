@@ -16,7 +16,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from hybridrec import __version__
 from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
+from hybridrec.data.movielens import DEMOGRAPHIC_COLUMNS, RatingScale
 from hybridrec.errors import HybridRecError
 from hybridrec.io import replace_folder, staging_folder, write_json
 from hybridrec.models.base import Recommender
@@ -36,7 +37,7 @@ from hybridrec.models.recommender import HybridRecommender, fit_evidence
 
 log = logging.getLogger(__name__)
 
-FORMAT = "hybridrec-bundle/3"
+FORMAT = "hybridrec-bundle/4"
 MANIFEST = "manifest.json"
 FILES = ("config.yaml", "weights.pt", "context.npz", "items.csv", "users.csv")
 HYBRID_FILES = ("evidence.npz", "blend.json")  # the hybrid recommender's, beside FILES
@@ -78,13 +79,14 @@ ALLOWED_TARGETS = frozenset(
         ),
         "hybridrec.embedders.minilm.MiniLMEmbedder",
         "hybridrec.embedders.hashing.HashingEmbedder",
+        "hybridrec.embedders.static.StaticMiniLMEmbedder",
         "hybridrec.embedders.gemini.GeminiEmbedder",
     ]
 )
 
 DATA_NOTICE = (
-    "This bundle holds the ratings it was trained on and the users' age, gender and occupation: "
-    "built on MovieLens, whose licence forbids redistribution, it must not be shared."
+    "This bundle holds the ratings it was trained on and (where the data set has them) the users' age, "
+    "gender and occupation: built on MovieLens, whose licence forbids redistribution, it must not be shared."
 )
 
 
@@ -152,6 +154,7 @@ def save_bundle(
             "global_mean": np.array(context.global_mean),
             "n_users": np.array(context.n_users),
             "n_items": np.array(context.n_items),
+            "rating_scale": np.array(astuple(context.rating_scale)),  # what inference clips to
         }
         if context.embeddings is not None:
             arrays.update(
@@ -172,8 +175,13 @@ def save_bundle(
             arrays.update(seen_users=seen.users, seen_items=seen.items, seen_ratings=seen.ratings)
         np.savez(tmp / "context.npz", **arrays)
         catalog = items.assign(genres=items["genres"].map("|".join))
-        catalog[[ITEM_COL, "title", "display_title", "year", "genres"]].to_csv(tmp / "items.csv", index=False)
-        users[[USER_COL, "age", "gender", "occupation"]].to_csv(tmp / "users.csv", index=False)
+        columns = [ITEM_COL, "title", "display_title", "year", "genres"]
+        if "tags" in items and items["tags"].map(len).any():  # 10M and later: a JSON list per film
+            catalog["tags"] = items["tags"].map(lambda tags: json.dumps(list(tags), ensure_ascii=False))
+            columns.append("tags")
+        catalog[columns].to_csv(tmp / "items.csv", index=False)
+        demographics = [c for c in DEMOGRAPHIC_COLUMNS if c in users]  # those the data set has
+        users[[USER_COL, *demographics]].to_csv(tmp / "users.csv", index=False)
         manifest = {
             "format": FORMAT,
             "bundle_id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
@@ -184,6 +192,7 @@ def save_bundle(
             "embedder": context.embeddings.embedder if context.embeddings is not None else None,
             "n_users": context.n_users,
             "n_items": context.n_items,
+            "rating_scale": asdict(context.rating_scale),
             "split": split or {"protocol": "all", "fold": 0},
             "metrics": metrics or {},
             "data_notice": DATA_NOTICE,
@@ -308,9 +317,13 @@ def load_bundle(path: Path) -> Bundle:
             path / "items.csv", keep_default_na=False, dtype={"title": str, "display_title": str}
         )
         items["genres"] = items["genres"].map(lambda g: tuple(g.split("|")) if g else ())
+        items["tags"] = (
+            items["tags"].map(lambda t: tuple(json.loads(t))) if "tags" in items else [()] * len(items)
+        )
         items["year"] = pd.to_numeric(items["year"], errors="coerce").astype("Int16")
         catalog = items.sort_values(ITEM_COL, ignore_index=True)
-        context = FoldContext(fit, embeddings, float(arrays["global_mean"]), catalog)
+        scale = RatingScale(*arrays["rating_scale"].tolist())
+        context = FoldContext(fit, embeddings, float(arrays["global_mean"]), scale, catalog)
         users = pd.read_csv(path / "users.csv", keep_default_na=False)
         weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         model = _rebuild(path, config, context, weights)

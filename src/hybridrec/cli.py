@@ -39,6 +39,7 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 @exits_cleanly
 def run_train(cfg: DictConfig) -> float:
     """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
+    from hybridrec.data.datamodule import check_protocol
     from hybridrec.data.dataset import DatasetSource, load_dataset
     from hybridrec.data.profiles import ProfileConfig
     from hybridrec.data.summary import data_summary
@@ -64,10 +65,9 @@ def run_train(cfg: DictConfig) -> float:
         with open_dict(cfg):
             cfg.run_name = _run_name()
     embedder = build_run_embedder(cfg)
-    log.info(
-        "%s",
-        data_summary(load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)),
-    )
+    data, profile = load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)
+    check_protocol(data, cfg.cv.protocol, profile)  # before any fold is trained
+    log.info("%s", data_summary(data, profile))
     result = run_cross_validation(cfg, embedder)
     log.info("%s", result.markdown)
     if embedder is not None and hasattr(embedder, "total"):

@@ -1,4 +1,4 @@
-"""One home for column names, rating bounds, protocol constants and metric keys."""
+"""One home for column names, the relevance threshold, protocol constants and metric keys."""
 
 # Column names shared by every DataFrame in the project.
 USER_COL = "user_id"
@@ -8,10 +8,8 @@ TIMESTAMP_COL = "timestamp"
 PREDICTION_COL = "prediction"
 TRAIN_RATINGS_COL = "train_ratings"  # how many fitting ratings the user has (segment analyses)
 
-# Ratings live on MovieLens' 1..5 star scale.
-MIN_RATING = 1.0
-MAX_RATING = 5.0
-# A rating at or above this counts as "liked" (relevance in the top-N protocols).
+# A rating at or above this counts as "liked" (relevance in the top-N protocols), on every MovieLens
+# scale (1..5 whole stars, 0.5..5 half stars). The scale itself is the data set's: MovieLens.rating_scale.
 RELEVANCE_THRESHOLD = 4.0
 # Default length of a recommendation list and of the ranking metrics.
 TOP_K = 10
@@ -27,7 +25,8 @@ ML100K_REQUIRED_FILES = (
     "u.genre",
     *(f"u{k}.{part}" for k in range(1, 6) for part in ("base", "test")),
 )
-CANONICAL_FOLDS = (1, 2, 3, 4, 5)
+CANONICAL_FOLDS = (1, 2, 3, 4, 5)  # 100K ships them (u1..u5); other sets: seeded folds of their ratings
+RANDOM90_FOLDS = 10  # cv=random90: the test part is fold 1 of a seeded 10-fold split of the ratings
 COLD_USER_FOLDS = 5
 COLD_USER_SEED = 0  # protocol B: numpy.random.default_rng(0).permutation(user ids)
 COLD_ITEM_SEED = 1  # the new-film protocol: numpy.random.default_rng(1).permutation(film ids)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from hybridrec.constants import RELEVANCE_THRESHOLD, TOP_K
 from hybridrec.data.context import Interactions
@@ -102,34 +103,45 @@ def evaluate_ranking(
     batch_users: int = 512,
 ) -> RankingResult:
     """Score the whole catalog for every user with a liked test item; items seen in ``train`` are excluded.
+    Memory: a batch of users x items at a time, and one entry per train and test pair.
 
     Protocol A passes the fold's whole training part (u{k}.base) as ``train``; protocol B passes the
     same, which holds no rating of the cold users, so nothing is excluded for them.
     """
     liked = test.ratings >= threshold
     users = np.unique(test.users[liked])
-    relevant = np.zeros((len(users), test.n_items), dtype=bool)
     row_of = np.full(test.n_users, -1)
     row_of[users] = np.arange(len(users))
-    relevant[row_of[test.users[liked]], test.items[liked]] = True
-    seen = np.zeros_like(relevant)
-    in_eval = row_of[train.users] >= 0
-    seen[row_of[train.users[in_eval]], train.items[in_eval]] = True
+    relevant = _user_rows(row_of, len(users), test.users[liked], test.items[liked], test.n_items)
+    seen = _user_rows(row_of, len(users), train.users, train.items, test.n_items)
 
-    tops = []
+    tops, hits = [], []
     for start in range(0, len(users), batch_users):
         rows = slice(start, start + batch_users)
         scores = np.asarray(model.rank_scores(users[rows]), dtype=np.float64)
-        scores[seen[rows]] = -np.inf
+        scores[seen[rows].toarray()] = -np.inf
         tops.append(top_k(scores, k))
+        hits.append(hits_at_k(tops[-1], relevant[rows].toarray()))
     top = np.concatenate(tops) if tops else np.zeros((0, k), dtype=np.int64)
-    per_user = ranking_metrics_per_user(hits_at_k(top, relevant), relevant.sum(axis=1), k)
+    hits = np.concatenate(hits) if hits else np.zeros((0, k))
+    per_user = ranking_metrics_per_user(hits, relevant.getnnz(axis=1), k)
     summary = {f"{name}@{k}": float(values.mean()) for name, values in per_user.items()}
     diversity = list_diversity(top, test.n_items)
     summary[f"coverage@{k}"] = diversity["coverage"]
     summary["distinct_lists"] = diversity["distinct_lists"]
     summary["users"] = float(len(users))
     return RankingResult(k=k, users=users, top=top, per_user=per_user, summary=summary)
+
+
+def _user_rows(
+    row_of: np.ndarray, n_rows: int, users: np.ndarray, items: np.ndarray, n_items: int
+) -> sp.csr_matrix:
+    """(n_rows, items) sparse 0/1: the pairs of the evaluated users (``row_of``: a user's row, -1
+    for the others), read a batch of rows at a time; no users x items matrix is built."""
+    keep = row_of[users] >= 0
+    return sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=bool), (row_of[users[keep]], items[keep])), shape=(n_rows, n_items)
+    )
 
 
 class Scores(ScoresCatalog, Protocol):

@@ -93,7 +93,7 @@ class PredictRequest(_Request):
 
 
 class PredictResponse(BaseModel):
-    rating: float = Field(..., description="predicted rating, 1..5")
+    rating: float = Field(..., description="predicted rating, on the model's scale")
     item_id: int
     title: str
     user_id: int | None = None
@@ -111,7 +111,11 @@ class PredictResponse(BaseModel):
 class LikedItem(_Request):
     item_id: int = Field(..., ge=1, le=2**31 - 1)
     rating: float | None = Field(
-        None, ge=1, le=5, description="how much they liked it (1-5); none: they liked it"
+        None,
+        ge=0.5,
+        le=5,
+        description="how much they liked it, 0.5-5 stars whatever the model's scale (4 and above: liked; "
+        "2 and below: disliked); none: they liked it",
     )
 
 
@@ -166,7 +170,7 @@ class RecommendedItem(BaseModel):
     title: str
     year: int | None
     genres: list[str]
-    score: float | None = Field(..., description="predicted rating, 1..5")
+    score: float | None = Field(..., description="predicted rating, on the model's scale")
     explanation: ExplanationOut | None = None
 
 
@@ -226,9 +230,9 @@ class RatedItem(BaseModel):
 
 class UserResponse(BaseModel):
     user_id: int
-    age: int
-    gender: str
-    occupation: str
+    age: int | None = Field(..., description="null where the data set has no demographics (10M and later)")
+    gender: str | None
+    occupation: str | None
     n_ratings: int
     top_rated: list[RatedItem]
 

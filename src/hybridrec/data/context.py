@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
 from hybridrec.data.descriptions import training_descriptions
-from hybridrec.data.movielens import MovieLens
+from hybridrec.data.movielens import MovieLens, RatingScale
 from hybridrec.data.profiles import (
     ProfileConfig,
     build_demographic_profiles,
@@ -35,7 +36,9 @@ class ProfileEmbeddings:
     """Frozen content vectors of one fold, rows in the data set's user / item index order.
 
     ``user`` embeds each user's profile built from the given ratings; ``user_demographic`` embeds the
-    demographics-only profile (all a cold-start user has); ``genres`` embeds each genre's name (as
+    text a user is known by without their ratings' IDs and histories (what the towers read of a new
+    user): the demographics-only profile (all a cold-start user has), or on a set without
+    demographics the profile itself, their only text (empty for users without ratings); ``genres`` embeds each genre's name (as
     "<genre> films", in the order of ``genre_names``), what a text is read against to know which
     genres it asks for. All float32.
     """
@@ -58,31 +61,36 @@ def embed_profiles(
 ) -> ProfileEmbeddings:
     """Build the profiles from ``ratings`` and embed them in one call (only uncached texts cost time)."""
     items = build_item_profiles(data.items)
-    users = build_user_profiles(data.users, data.items, ratings, profile_config)
-    demographics = build_demographic_profiles(data.users)
+    users = build_user_profiles(data.users, data.items, ratings, profile_config, scale=data.rating_scale)
+    # without demographics a user's only text is their profile: embedded once, read in both places
+    known_by = build_demographic_profiles(data.users) if data.has_demographics else None
+    demographics = [] if known_by is None else [*known_by.loc[data.user_index.ids]]
     genres = tuple(g for g in data.genres if g != "unknown")
     described = []
     if profile_config.described_told:
+        if known_by is None:
+            raise ValueError("data.profile.described_told needs users with demographics (100K, 1M)")
         told = profile_config.described_told
         described = training_descriptions(ratings, data.users, data.items, told, seed=told).where(
-            lambda texts: texts != "", demographics
+            lambda texts: texts != "", known_by
         )
         described = [*described.loc[data.user_index.ids]]
     texts = [
         *items.loc[data.item_index.ids],
         *users.loc[data.user_index.ids],
-        *demographics.loc[data.user_index.ids],
+        *demographics,
         *genre_labels(genres),
         *described,
     ]
     vectors = embedder.embed(texts)
     n_items, n_users, n_genres = data.n_items, data.n_users, len(genres)
-    at = n_items + 2 * n_users
+    user = vectors[n_items : n_items + n_users]
+    at = n_items + n_users + len(demographics)
     return ProfileEmbeddings(
         embedder=embedder.name,
         item=vectors[:n_items],
-        user=vectors[n_items : n_items + n_users],
-        user_demographic=vectors[n_items + n_users : at],
+        user=user,
+        user_demographic=vectors[n_items + n_users : at] if demographics else user,
         genres=vectors[at : at + n_genres],
         genre_names=genres,
         user_described=vectors[at + n_genres :] if described else None,
@@ -127,11 +135,9 @@ class Interactions:
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         return indptr, cols[order], self.ratings[order]
 
-    def matrix(self, binary: bool = False) -> np.ndarray:
-        """Dense (n_users, n_items) matrix: the ratings, or 1 where a rating exists (MovieLens 100K fits)."""
-        out = np.zeros((self.n_users, self.n_items), dtype=np.float32)
-        out[self.users, self.items] = 1.0 if binary else self.ratings
-        return out
+    def sparse(self, values: np.ndarray) -> sp.csr_matrix:
+        """(n_users, n_items) scipy CSR of one value per rating: one entry per rating, never dense."""
+        return sp.csr_matrix((values, (self.users, self.items)), shape=(self.n_users, self.n_items))
 
 
 @dataclass
@@ -141,7 +147,8 @@ class FoldContext:
     fit: Interactions
     embeddings: ProfileEmbeddings | None
     global_mean: float
-    items: pd.DataFrame | None = None  # the catalog (title, year, genres) in item-index order
+    rating_scale: RatingScale  # the data set's stars: what ratings are mapped to and clipped to
+    items: pd.DataFrame | None = None  # the catalog (title, year, genres, tags) in item-index order
 
     @property
     def titles(self) -> list[str]:
@@ -183,4 +190,10 @@ def build_fold_context(
         else None
     )
     items = data.items.sort_values(ITEM_COL, ignore_index=True)
-    return FoldContext(fit=fit, embeddings=embeddings, global_mean=float(fit.ratings.mean()), items=items)
+    return FoldContext(
+        fit=fit,
+        embeddings=embeddings,
+        global_mean=float(fit.ratings.mean()),
+        rating_scale=data.rating_scale,
+        items=items,
+    )

@@ -1,7 +1,7 @@
 """The LightningDataModule: one fold of one protocol, served as index tensors.
 
 ``prepare_data`` downloads the data set when it is missing; ``setup`` reads it, takes the fold's
-split, carves a seeded validation split from the training part when ``val_fraction`` > 0 (else the
+split (``split_seed`` draws the splits of the ratings: sets without folds of their own), carves a seeded validation split from the training part when ``val_fraction`` > 0 (else the
 whole training part is fitted) and builds the fold's context (profiles and embeddings from the
 fitting ratings only). Training batches are shuffled index
 batches from a seeded generator: the same seed gives the same batches, in one process or under DDP.
@@ -10,6 +10,7 @@ batches from a seeded generator: the same seed gives the same batches, in one pr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 
 import lightning as L
@@ -18,7 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from hybridrec.constants import USER_COL
+from hybridrec.constants import CANONICAL_FOLDS, RANDOM90_FOLDS, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, build_fold_context
 from hybridrec.data.dataset import DatasetSource, load_dataset
 from hybridrec.data.described import DescribedUsers, described_user_fold
@@ -32,16 +33,46 @@ from hybridrec.data.splits import (
     cold_item_fold,
     cold_user_fold,
     full_data,
+    has_canonical_folds,
+    rating_fold,
 )
+from hybridrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("canonical", "cold_users", "described_users", "new_films", "all")
+PROTOCOLS = ("canonical", "random90", "cold_users", "described_users", "new_films", "all")
+KNOWN_BY_DEMOGRAPHICS = ("cold_users", "described_users")  # protocols whose test users have no ratings
 
 
-def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
-    if protocol == "canonical":
+def check_protocol(data: MovieLens, protocol: str, profile: ProfileConfig) -> None:
+    """Refuse, in one line, what a set cannot do: without demographics (10M and later) a user held out
+    whole would be known by nothing at all, and there is nothing to tell a description from."""
+    if data.has_demographics:
+        return
+    if protocol in KNOWN_BY_DEMOGRAPHICS:
+        raise ConfigError(
+            f"cv={protocol} needs users with demographics, and {data.root.name} has none: its held-out "
+            "users would be known by nothing; use cv=kfold5 or cv=random90 on it (or data=ml100k, ml1m)"
+        )
+    if profile.described_told:
+        raise ConfigError(
+            f"data.profile.described_told={profile.described_told} needs users with demographics, and "
+            f"{data.root.name} has none"
+        )
+
+
+def make_split(data: MovieLens, protocol: str, fold: int, split_seed: int | None, splits_dir: str) -> Split:
+    """Fold ``fold`` of ``protocol``; the seeded splits of the ratings (``canonical`` on a set without
+    folds of its own, ``random90``) are drawn with ``split_seed`` and kept under ``splits_dir``."""
+    if protocol == "canonical" and has_canonical_folds(data):
         return canonical_fold(data, fold)
+    if protocol == "canonical":
+        return rating_fold(data, fold, len(CANONICAL_FOLDS), _seed(split_seed, protocol), splits_dir)
+    if protocol == "random90":
+        if fold != 1:
+            raise ValueError(f"random90 has one fold, 1; got {fold}")
+        split = rating_fold(data, 1, RANDOM90_FOLDS, _seed(split_seed, protocol), splits_dir)
+        return dataclasses.replace(split, name="random90")
     if protocol == "cold_users":
         return cold_user_fold(data, fold)
     if protocol == "new_films":
@@ -49,6 +80,12 @@ def make_split(data: MovieLens, protocol: str, fold: int) -> Split:
     if protocol == "all":
         return full_data(data)
     raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+
+
+def _seed(split_seed: int | None, protocol: str) -> int:
+    if split_seed is None:
+        raise ConfigError(f"cv.split_seed must be set: protocol {protocol} draws a split of the ratings")
+    return split_seed
 
 
 class RatingsDataset(Dataset):
@@ -119,6 +156,7 @@ class MovieLensDataModule(L.LightningDataModule):
         seed: int,
         embedder,
         splits_dir: str,
+        split_seed: int | None,
     ):
         super().__init__()
         if protocol not in PROTOCOLS:
@@ -129,7 +167,7 @@ class MovieLensDataModule(L.LightningDataModule):
         self.val_fraction = val_fraction
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.embedder = embedder
-        self.splits_dir = splits_dir
+        self.splits_dir, self.split_seed = splits_dir, split_seed
         self.described: dict[str, tuple[np.ndarray, TextQuery]] | None = (
             None  # protocol C: style -> users, words
         )
@@ -145,11 +183,12 @@ class MovieLensDataModule(L.LightningDataModule):
         if self.context is not None:
             return
         self.data = load_dataset(self.source)
+        check_protocol(self.data, self.protocol, self.profile_config)
         described = None
         if self.protocol == "described_users":
             self.split, described = described_user_fold(self.data, self.fold, self.splits_dir)
         else:
-            self.split = make_split(self.data, self.protocol, self.fold)
+            self.split = make_split(self.data, self.protocol, self.fold, self.split_seed, self.splits_dir)
         fit, val = carve_validation(
             self.split.train, self.val_fraction, self.seed, by_user=self.split.is_cold
         )

@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybridrec.constants import ML100K_REQUIRED_FILES
 from hybridrec.data.download import ensure_dataset
-from hybridrec.data.movielens import MovieLens, load_movielens
+from hybridrec.data.movielens import MovieLens
+from hybridrec.data.readers import REQUIRED_FILES, read_dataset
+from hybridrec.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A data set's folder (``data_dir/name``) and the official archive it comes from."""
+    """A data set's folder (``data_dir/name``, the official archive's folder name) and that archive."""
 
     data_dir: str
     name: str
@@ -29,12 +30,16 @@ class DatasetSource:
 
     def ensure(self) -> Path:
         """The data set's folder, downloaded (checksummed, atomically) first when it is missing."""
+        if self.name not in REQUIRED_FILES:
+            raise ConfigError(
+                f"data.name={self.name!r} is no MovieLens folder; the folders: {', '.join(REQUIRED_FILES)}"
+            )
         return ensure_dataset(
-            self.data_dir, self.name, self.url, self.md5, ML100K_REQUIRED_FILES, download=self.download
+            self.data_dir, self.name, self.url, self.md5, REQUIRED_FILES[self.name], download=self.download
         )
 
 
 @functools.lru_cache(maxsize=2)
 def load_dataset(source: DatasetSource) -> MovieLens:
-    """The parsed data set (downloaded first if needed); parsed once per process."""
-    return load_movielens(source.ensure())
+    """The parsed data set (downloaded first if needed), read by its folder's reader; once per process."""
+    return read_dataset(source.ensure())

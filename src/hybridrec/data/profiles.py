@@ -2,8 +2,9 @@
 
 A user's profile is built from the ratings it is given and from nothing else: callers pass the
 training part of a fold, so a test rating can never reach a profile (the original project built
-profiles from all ratings, which inflated its RMSE). Profiles are short and dense because embedding
-cost grows with text length.
+profiles from all ratings, which inflated its RMSE). On sets without demographics (10M and later)
+it says what those ratings say and nothing more. Profiles are short and dense because embedding
+cost grows with text length: a film's tags (10M and later) are cut to ``MAX_TAG_CHARS``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
+from hybridrec.data.movielens import RatingScale, has_demographics
 
+MAX_TAG_CHARS = 120  # a film text's tags, most relevant first, as many whole ones as fit in this
 _GENDER_WORDS = {"M": "male", "F": "female"}
 _DECADES = {
     1: "teens",
@@ -52,11 +55,19 @@ def demographic_profile(age: int, gender: str, occupation: str) -> str:
     return f"Age: {age_phrase(age)}, gender: {gender_word}, {job}."
 
 
-def movie_profile(title: str, year, genres) -> str:
-    """``Toy Story (1995). Genres: Animation, Children's, Comedy.``"""
+def movie_profile(title: str, year, genres, tags=()) -> str:
+    """``Toy Story (1995). Genres: Animation, Children's, Comedy.``, then ``Tags: pixar, toys.`` where
+    the film has tags (the most relevant first, as many whole ones as fit in ``MAX_TAG_CHARS``)."""
     year_text = f" ({int(year)})" if pd.notna(year) else ""
     genre_text = ", ".join(g for g in genres if g != "unknown") or "unknown"
-    return f"{title}{year_text}. Genres: {genre_text}."
+    text = f"{title}{year_text}. Genres: {genre_text}."
+    shown, length = [], 0
+    for tag in tags:
+        length += len(tag) + 2 * bool(shown)  # ", " between tags
+        if length > MAX_TAG_CHARS:
+            break
+        shown.append(tag)
+    return f"{text} Tags: {', '.join(shown)}." if shown else text
 
 
 def film_mention(title: str, year, genres) -> str:
@@ -66,16 +77,20 @@ def film_mention(title: str, year, genres) -> str:
 
 
 def build_item_profiles(items: pd.DataFrame) -> pd.Series:
-    """Movie profiles indexed by item id, in the order of ``items``."""
+    """Movie profiles indexed by item id, in the order of ``items`` (its ``tags`` column, if any, read)."""
+    tags = items["tags"] if "tags" in items else [()] * len(items)
     texts = [
-        movie_profile(title, year, genres)
-        for title, year, genres in zip(items["display_title"], items["year"], items["genres"], strict=True)
+        movie_profile(title, year, genres, film_tags)
+        for title, year, genres, film_tags in zip(
+            items["display_title"], items["year"], items["genres"], tags, strict=True
+        )
     ]
     return pd.Series(texts, index=items[ITEM_COL].to_numpy(), name="profile")
 
 
 def build_demographic_profiles(users: pd.DataFrame) -> pd.Series:
-    """Demographics-only profiles indexed by user id (what protocol B knows of a cold user)."""
+    """Demographics-only profiles indexed by user id (what protocol B knows of a cold user); ``users``
+    must have demographics."""
     texts = [
         demographic_profile(a, g, o)
         for a, g, o in zip(users["age"], users["gender"], users["occupation"], strict=True)
@@ -88,8 +103,12 @@ def build_user_profiles(
     items: pd.DataFrame,
     train_ratings: pd.DataFrame,
     config: ProfileConfig = ProfileConfig(),
+    *,
+    scale: RatingScale,
 ) -> pd.Series:
-    """Profiles of all ``users`` from ``train_ratings`` alone (demographics only for users without any).
+    """Profiles of all ``users`` from ``train_ratings`` alone, behind their demographics where the set
+    has them (demographics only, or an empty text without, for users with no training ratings).
+    Ratings are written out of the ``scale``'s top ("4.5/5").
 
     Liked films are the highest-rated, ties going to the films most rated in ``train_ratings``
     (well-known titles carry more meaning for a language model), then to the lower item id.
@@ -115,17 +134,21 @@ def build_user_profiles(
     starts, stops = _user_slices(user_ids[liked])
     taste = _taste_sentences(user_ids, item_pos, ratings, genre_names, genre_matrix, config)
 
+    top_rating = f"{scale.max:g}"
+    demographics = (
+        build_demographic_profiles(users) if has_demographics(users) else pd.Series("", index=users[USER_COL])
+    )
     texts = []
-    for user, age, gender, occupation in zip(
-        users[USER_COL], users["age"], users["gender"], users["occupation"], strict=True
-    ):
-        parts = [demographic_profile(age, gender, occupation)]
+    for user, known in zip(users[USER_COL], demographics, strict=True):
+        parts = [known]
         if user in starts:
             lo, hi = starts[user], stops[user]
             top = liked[lo : min(hi, lo + config.max_liked)]
             parts.append(taste.get(user, ""))
             parts.append(
-                "Loved: " + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/5" for r in top) + "."
+                "Loved: "
+                + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/{top_rating}" for r in top)
+                + "."
             )
             shown = set(item_pos[top])
             low = [
@@ -135,7 +158,9 @@ def build_user_profiles(
             ][: config.max_disliked]
             if low:
                 parts.append(
-                    "Disliked: " + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/5" for r in low) + "."
+                    "Disliked: "
+                    + "; ".join(f"{mentions[item_pos[r]]} {ratings[r]:g}/{top_rating}" for r in low)
+                    + "."
                 )
         texts.append(" ".join(p for p in parts if p))
     return pd.Series(texts, index=users[USER_COL].to_numpy(), name="profile")

@@ -1,18 +1,31 @@
 """Train/test splits of the evaluation protocols, and validation carved from the training part.
 
 A split only ever hands out the training part to anything that learns; the test part is held by the
-caller and touched once, at evaluation. See ../shared/eval-protocol.md for the protocols.
+caller and touched once, at evaluation. See ../shared/eval-protocol.md for the protocols. Sets that do
+not ship their folds (all but 100K) get seeded folds of their ratings, drawn once and written to disk,
+so every later run, and every model, is judged on the same test part.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hybridrec.constants import COLD_ITEM_SEED, COLD_USER_FOLDS, COLD_USER_SEED, ITEM_COL, USER_COL
+from hybridrec.constants import (
+    COLD_ITEM_SEED,
+    COLD_USER_FOLDS,
+    COLD_USER_SEED,
+    ITEM_COL,
+    ML100K_NAME,
+    USER_COL,
+)
 from hybridrec.data.movielens import MovieLens
+from hybridrec.errors import DataError
+from hybridrec.io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,49 @@ def canonical_fold(data: MovieLens, fold: int) -> Split:
     )
 
 
+def has_canonical_folds(data: MovieLens) -> bool:
+    """Whether the set ships its own 5 folds as files: 100K's u1..u5 (no later set does)."""
+    return data.root.name == ML100K_NAME
+
+
+def rating_fold(data: MovieLens, fold: int, n_folds: int, seed: int, folder: str | Path) -> Split:
+    """Fold ``fold`` of a seeded ``n_folds``-fold split of the ratings (``rating_folds``): its ratings
+    are the test part, every other rating the training part."""
+    _check_fold("rating", fold, n_folds)
+    return _held_out(data, rating_folds(data, n_folds, seed, folder) == fold, f"kfold{fold}")
+
+
+def rating_folds(data: MovieLens, n_folds: int, seed: int, folder: str | Path) -> np.ndarray:
+    """Each rating's fold, 1..``n_folds``, in the order of ``data.ratings``: a seeded permutation of
+    the ratings (taken in (user, item) order, so the order of the file does not matter) cut into
+    ``n_folds`` parts. Read from ``folder/<set>/kfold<n_folds>-seed<seed>.npz``, or drawn and
+    written there (atomically) the first time: one byte per rating, and a checksum of the (user,
+    item) pairs it was drawn for, so a file is never applied to other ratings."""
+    keys = (data.ratings[USER_COL].to_numpy(np.int64) << 32) | data.ratings[ITEM_COL].to_numpy(np.int64)
+    order = np.argsort(keys, kind="stable")
+    digest = hashlib.sha256(keys[order].tobytes()).hexdigest()
+    path = Path(folder) / data.root.name / f"kfold{n_folds}-seed{seed}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            folds, drawn_for = stored["fold"], stored["ratings_sha256"].item()
+        if drawn_for != digest or len(folds) != len(keys) or folds.max(initial=0) > n_folds:
+            raise DataError(f"{path} was drawn for other ratings than these; remove it to draw it again")
+    else:
+        folds = np.empty(len(keys), dtype=np.uint8)
+        permutation = np.random.default_rng(seed).permutation(len(keys))
+        for k, part in enumerate(np.array_split(permutation, n_folds), start=1):
+            folds[part] = k
+        atomic_write(path, lambda tmp: _save_arrays(tmp, fold=folds, ratings_sha256=np.array(digest)))
+    in_data_order = np.empty_like(folds)
+    in_data_order[order] = folds
+    return in_data_order
+
+
+def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # (a handle: numpy would add .npz to a temporary file's name)
+        np.savez_compressed(handle, **arrays)
+
+
 def cold_user_chunks(user_ids: np.ndarray, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED):
     """Protocol B's user folds: a seeded permutation of the sorted user ids, cut into ``n_folds`` chunks."""
     ordered = np.sort(np.asarray(user_ids, dtype=np.int64))
@@ -57,16 +113,9 @@ def cold_user_fold(
     data: MovieLens, fold: int, n_folds: int = COLD_USER_FOLDS, seed: int = COLD_USER_SEED
 ) -> Split:
     """Protocol B: fold ``k``'s users are unseen; every rating of every other user is training data."""
-    if fold not in range(1, n_folds + 1):
-        raise ValueError(f"cold-user folds are 1..{n_folds}, got {fold}")
+    _check_fold("cold-user", fold, n_folds)
     cold = np.sort(cold_user_chunks(data.user_index.ids, n_folds, seed)[fold - 1])
-    is_cold = data.ratings[USER_COL].isin(cold)
-    return Split(
-        name=f"cold{fold}",
-        train=data.ratings[~is_cold].reset_index(drop=True),
-        test=data.ratings[is_cold].reset_index(drop=True),
-        cold_users=cold,
-    )
+    return _held_out(data, data.ratings[USER_COL].isin(cold).to_numpy(), f"cold{fold}", cold_users=cold)
 
 
 def cold_item_fold(
@@ -74,16 +123,24 @@ def cold_item_fold(
 ) -> Split:
     """New films: fold ``k``'s films are unseen (known only by their text); every rating of every
     other film is training data. The film folds are a seeded permutation of the sorted film ids."""
-    if fold not in range(1, n_folds + 1):
-        raise ValueError(f"new-film folds are 1..{n_folds}, got {fold}")
+    _check_fold("new-film", fold, n_folds)
     new = np.sort(cold_user_chunks(data.item_index.ids, n_folds, seed)[fold - 1])
-    is_new = data.ratings[ITEM_COL].isin(new)
+    return _held_out(data, data.ratings[ITEM_COL].isin(new).to_numpy(), f"new_films{fold}", cold_items=new)
+
+
+def _check_fold(kind: str, fold: int, n_folds: int) -> None:
+    if fold not in range(1, n_folds + 1):
+        raise ValueError(f"{kind} folds are 1..{n_folds}, got {fold}")
+
+
+def _held_out(data: MovieLens, is_test: np.ndarray, name: str, **held: np.ndarray) -> Split:
+    """The ratings where ``is_test`` as the test part, the rest as training; ``held`` names the users
+    (``cold_users``) or films (``cold_items``) held out whole."""
     return Split(
-        name=f"new_films{fold}",
-        train=data.ratings[~is_new].reset_index(drop=True),
-        test=data.ratings[is_new].reset_index(drop=True),
-        cold_users=np.empty(0, dtype=np.int64),
-        cold_items=new,
+        name=name,
+        train=data.ratings[~is_test].reset_index(drop=True),
+        test=data.ratings[is_test].reset_index(drop=True),
+        **{"cold_users": np.empty(0, dtype=np.int64), **held},
     )
 
 

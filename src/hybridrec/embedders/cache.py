@@ -18,6 +18,8 @@ from hybridrec.store import DurableStore
 
 log = logging.getLogger(__name__)
 
+_LOG_EVERY_S = 60.0  # without a bar (not a terminal, or turned off), a long job logs its progress this often
+
 
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -40,7 +42,10 @@ class EmbedStats:
 class CachedEmbedder(Embedder):
     """Wraps an embedder: looks texts up first, embeds only the missing ones, stores them in chunks.
 
-    Each chunk is committed on its own, so an interrupted run resumes where it stopped.
+    Each chunk is committed on its own, so an interrupted run resumes where it stopped. The missing
+    texts go out shortest first, so a chunk holds texts of about one length (a batching embedder
+    then pads, or splits, little). ``progress``: a bar on a terminal; elsewhere, or without it, a
+    long job logs a line a minute.
     """
 
     def __init__(self, embedder: Embedder, path: str | Path, chunk_size: int = 256, progress: bool = True):
@@ -66,13 +71,15 @@ class CachedEmbedder(Embedder):
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         n_cached = sum(k in found for k in keys)
         text_of = dict(zip(keys, texts, strict=True))
+        missing.sort(key=lambda k: len(text_of[k]))  # stable: equal lengths keep their order
         with tqdm(
             total=len(missing),
             desc=f"embed {self.name}",
             unit="text",
-            disable=not (self.progress and missing),
+            disable=None if self.progress and missing else True,  # None: no bar unless a terminal
         ) as bar:
             bar.set_postfix(cached=len(set(keys)) - len(missing))
+            logged = started
             for start in range(0, len(missing), self.chunk_size):
                 chunk = missing[start : start + self.chunk_size]
                 vectors = self.inner.embed([text_of[k] for k in chunk])
@@ -81,6 +88,9 @@ class CachedEmbedder(Embedder):
                 )
                 found.update(zip(chunk, vectors, strict=True))
                 bar.update(len(chunk))
+                if bar.disable and time.perf_counter() - logged >= _LOG_EVERY_S:
+                    logged = time.perf_counter()
+                    _log_progress(self.name, start + len(chunk), len(missing), logged - started)
         self.last = EmbedStats(len(texts), n_cached, len(missing), time.perf_counter() - started)
         self.total.add(self.last)
         if missing:
@@ -94,6 +104,18 @@ class CachedEmbedder(Embedder):
                 len(texts),
             )
         return np.stack([found[k] for k in keys])
+
+
+def _log_progress(name: str, done: int, total: int, seconds: float) -> None:
+    rate = done / seconds
+    log.info(
+        "embedding with %s: %d of %d new texts stored (%.1f texts/s, about %.0f min left)",
+        name,
+        done,
+        total,
+        rate,
+        (total - done) / rate / 60,
+    )
 
 
 class MemoryCachedEmbedder(Embedder):

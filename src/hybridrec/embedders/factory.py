@@ -19,8 +19,12 @@ def build_embedder(embedder_cfg, cache_path: str | Path | None, progress: bool =
     return CachedEmbedder(embedder, cache_path, progress=progress)
 
 
-def build_run_embedder(cfg, progress: bool = True) -> Embedder | None:
-    """A training run's embedder behind its cache; None when the model reads no content (IDs only)."""
+def build_run_embedder(cfg) -> Embedder | None:
+    """A training run's embedder behind its cache; None when the model reads no content (IDs only).
+
+    Its progress bar follows the run's (``trainer.enable_progress_bar``): one switch for every bar.
+    """
     if not OmegaConf.select(cfg, "model.net.content", default=False):
         return None
+    progress = bool(OmegaConf.select(cfg, "trainer.enable_progress_bar", default=True))
     return build_embedder(cfg.embedder, cfg.paths.embedding_cache, progress=progress)

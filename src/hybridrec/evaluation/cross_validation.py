@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from hybridrec.bundle import save_bundle
 from hybridrec.config import instantiate
 from hybridrec.constants import ITEM_COL, PREDICTION_COL, RATING_COL, TRAIN_RATINGS_COL, USER_COL
 from hybridrec.data.datamodule import MovieLensDataModule
@@ -27,6 +26,7 @@ from hybridrec.metrics import split_metrics
 from hybridrec.models.base import Recommender
 from hybridrec.tracking import run_name
 from hybridrec.training import fit_fold
+from hybridrec.training.final_fit import save_fitted
 from hybridrec.training.validation import validation_metrics
 
 log = logging.getLogger(__name__)
@@ -159,18 +159,7 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     predictions = evaluated["test"].predictions
     write_evaluation(evaluated["test"], fold_dir)
     if cfg.save_fold_bundles:  # a bundle of the fold's model, to evaluate again later (eval.py)
-        dm = fitted.datamodule
-        split = {"protocol": cfg.cv.protocol, "fold": fold}
-        save_bundle(
-            fold_dir / "bundle",
-            cfg,
-            fitted.model,
-            dm.context,
-            dm.train_interactions,
-            dm.data.items,
-            dm.data.users,
-            split=split,
-        )
+        save_fitted(fold_dir / "bundle", cfg, fitted, {"protocol": cfg.cv.protocol, "fold": fold})
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
     if history is not None:
         atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))

@@ -89,7 +89,8 @@ def plot_calibration(predictions: pd.DataFrame, path: Path) -> Path:
     plt = _pyplot()
     stats = predictions.groupby(RATING_COL)[PREDICTION_COL].agg(["mean", "std", "size"])
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([1, 5], [1, 5], color="grey", linestyle="--", label="perfect")
+    low, high = float(stats.index.min()), float(stats.index.max())  # the stars the test ratings use
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", label="perfect")
     ax.errorbar(
         stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=4, label="mean ± std predicted"
     )
@@ -103,8 +104,8 @@ def plot_calibration(predictions: pd.DataFrame, path: Path) -> Path:
         )
     ax.set_xlabel("true rating")
     ax.set_ylabel("predicted rating")
-    ax.set_xlim(0.5, 5.5)
-    ax.set_ylim(0.5, 5.5)
+    ax.set_xlim(low - 0.5, high + 0.5)
+    ax.set_ylim(low - 0.5, high + 0.5)
     ax.set_title("calibration (test folds)")
     ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)

@@ -32,7 +32,7 @@ class Recommendation:
     title: str
     year: int | None
     genres: tuple[str, ...]
-    score: float  # predicted rating, 1..5 (NaN for ranking-only models)
+    score: float  # predicted rating on the bundle's scale (NaN for ranking-only models)
     rank_score: float  # what the list is ordered by
 
     def as_dict(self) -> dict:
@@ -288,11 +288,12 @@ class RecommendationEngine:
         row = self.bundle.users.set_index(USER_COL).loc[int(user_id)]
         items, ratings = self.seen_items(user_id)
         order = np.lexsort((items, -ratings))[:top]
+        demographics = "age" in row  # None where the data set has none (10M and later)
         return {
             "user_id": int(user_id),
-            "age": int(row["age"]),
-            "gender": str(row["gender"]),
-            "occupation": str(row["occupation"]),
+            "age": int(row["age"]) if demographics else None,
+            "gender": str(row["gender"]) if demographics else None,
+            "occupation": str(row["occupation"]) if demographics else None,
             "n_ratings": len(items),
             "top_rated": [{**self.item_info(items[k]), "rating": float(ratings[k])} for k in order],
         }

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING
 from hybridrec.data.context import FoldContext
 from hybridrec.models.base import Recommender
 from hybridrec.models.evidence.biases import fit_biases
@@ -22,13 +21,14 @@ class Baseline(Recommender, nn.Module):
     def __init__(self, context: FoldContext):
         nn.Module.__init__(self)
         self.n_users, self.n_items = context.n_users, context.n_items
+        self.rating_scale = context.rating_scale
         self.register_buffer("mean", torch.tensor(context.global_mean))
 
     def _ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.full(len(users), float(self.mean))
 
     def predict(self, users, items):
-        return np.clip(self._ratings(np.asarray(users), np.asarray(items)), MIN_RATING, MAX_RATING)
+        return self.rating_scale.clip(np.asarray(self._ratings(np.asarray(users), np.asarray(items))))
 
 
 class GlobalMean(Baseline):
@@ -64,29 +64,52 @@ class Biases(Baseline):
         return np.broadcast_to(self.item_bias.numpy(), (len(users), self.n_items)).copy()
 
 
-class ItemKNN(Baseline):
-    """Item KNN with baselines (Koren 2010, Surprise's ``KNNBaseline``): the user's residuals on the
-    films most like this one (shrunk Pearson), on top of μ + b_u + b_i; lists rank by that rating.
-    The hybrid's ``item_knn`` term on its own (memory: films², the similarity)."""
+class TermBaseline(Baseline):
+    """An evidence term of the hybrid on its own. What it fitted (``term.state()``) is kept as
+    buffers, sized as fitted, so a bundle stores it like weights and loading rebuilds the term
+    around it."""
 
-    name = "knn"
-
-    def __init__(self, context: FoldContext, k: int, shrinkage: float, reg_user: float, reg_item: float):
+    def __init__(self, context: FoldContext, term):
         super().__init__(context)
-        self.term = ItemKNNTerm(k, shrinkage, reg_user, reg_item)
-        self.register_buffer("similarity", torch.zeros(self.n_items, self.n_items, dtype=torch.float64))
-        self.context = context
+        self.term, self.context = term, context
 
     def fit(self, context):
         self.term.fit(context)
-        self.similarity = self.term.similarity
+        self._keep(self.term.state())
         return self
 
+    def _keep(self, state: dict[str, np.ndarray]) -> None:
+        for key, value in state.items():
+            self.register_buffer(key, torch.from_numpy(np.asarray(value)))
+
     def load_state_dict(self, state_dict, *args, **kwargs):
-        """The fitted similarity of a bundle, and the term rebuilt around it."""
+        """The fitted state of a bundle, and the term rebuilt around it."""
+        state = {key: value.numpy() for key, value in state_dict.items() if key not in self._buffers}
+        self._keep(state)
         loaded = super().load_state_dict(state_dict, *args, **kwargs)
-        self.term.fit(self.context, {"similarity": self.similarity.numpy()})
+        self.term.fit(self.context, state)
         return loaded
+
+
+class ItemKNN(TermBaseline):
+    """Item KNN with baselines (Koren 2010, Surprise's ``KNNBaseline``): the user's residuals on the
+    films most like this one (shrunk Pearson), on top of μ + b_u + b_i; lists rank by that rating.
+    The hybrid's ``item_knn`` term on its own (memory: its similarity, films² up to
+    ``max_dense_items`` films, films x ``neighbours`` above)."""
+
+    name = "knn"
+
+    def __init__(
+        self,
+        context: FoldContext,
+        k: int,
+        shrinkage: float,
+        reg_user: float,
+        reg_item: float,
+        max_dense_items: int,
+        neighbours: int,
+    ):
+        super().__init__(context, ItemKNNTerm(k, shrinkage, reg_user, reg_item, max_dense_items, neighbours))
 
     def _ratings(self, users, items):
         return self.term.rate(torch.as_tensor(users), torch.as_tensor(items)).numpy()
@@ -192,31 +215,18 @@ class MatrixFactorization(Baseline):
             return scores.numpy()
 
 
-class EASE(Baseline):
+class EASE(TermBaseline):
     """EASE^R (Steck 2019): a closed-form item-item model over interactions rated >= ``threshold``;
-    the hybrid's ``item_item`` term on its own (memory: films², the weights). A ranking model only:
-    it does not predict ratings (its rating columns stay empty)."""
+    the hybrid's ``item_item`` term on its own (memory: its weights, films² up to
+    ``max_dense_items`` films; above, over that many films most often chosen, the others scoring 0).
+    A ranking model only: it does not predict ratings (its rating columns stay empty)."""
 
     name = "ease"
     predicts_ratings = False
     val_metrics = ("val/ndcg@10", "val/recall@10")
 
-    def __init__(self, context: FoldContext, reg: float, threshold: float):
-        super().__init__(context)
-        self.term = ItemItem(reg, threshold)
-        self.register_buffer("weights", torch.zeros(self.n_items, self.n_items, dtype=torch.float64))
-        self.context = context
-
-    def fit(self, context):
-        self.term.fit(context)
-        self.weights = self.term.weights
-        return self
-
-    def load_state_dict(self, state_dict, *args, **kwargs):
-        """The fitted weights of a bundle, and the term rebuilt around it."""
-        loaded = super().load_state_dict(state_dict, *args, **kwargs)
-        self.term.fit(self.context, {"weights": self.weights.numpy()})
-        return loaded
+    def __init__(self, context: FoldContext, reg: float, threshold: float, max_dense_items: int):
+        super().__init__(context, ItemItem(reg, threshold, max_dense_items))
 
     def predict(self, users, items):
         return np.full(len(users), np.nan)

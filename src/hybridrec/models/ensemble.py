@@ -21,12 +21,19 @@ from hybridrec.models.hybrid import Encoded, HybridRecModel
 def build_members(
     net: Callable[..., HybridRecModel], context: FoldContext, members: int, ranking: bool
 ) -> nn.ModuleList:
-    """``members`` HybridRecModels from the ``net`` factory, sized and attached to the fold's context."""
+    """``members`` HybridRecModels from the ``net`` factory, sized by the fold's context, rating on its
+    data set's scale, and attached to it."""
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
     content_dim = context.embeddings.dim if context.embeddings is not None else 1
     nets = nn.ModuleList(
-        net(n_users=context.n_users, n_items=context.n_items, content_dim=content_dim, ranking=ranking)
+        net(
+            n_users=context.n_users,
+            n_items=context.n_items,
+            content_dim=content_dim,
+            rating_scale=context.rating_scale,
+            ranking=ranking,
+        )
         for _ in range(members)
     )
     for member in nets:
@@ -59,6 +66,7 @@ class TowerEnsemble:
         self.nets = nets
         first = nets[0]
         self.n_users, self.n_items, self.ranking = first.n_users, first.n_items, first.ranking
+        self.rating_scale = first.rating_scale
         self.user_known, self.item_known = first.user_known, first.item_known
         self.user_demographic = first.user_demographic
         with eval_mode(nets):

@@ -2,7 +2,8 @@
 
 The fitting ratings are held twice in CSR layout, by user and by item; the two are each other's
 transpose, so the product by one and its gradient by the other never build a dense users x items
-matrix (zeroing and multiplying one cost more than the rest of a training step).
+matrix (zeroing and multiplying one cost more than the rest of a training step). Who rated what is
+looked up in the sorted (user, item) keys. Memory: a few integers per rating, one per user and item.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class RatingHistories(nn.Module):
         for side in self.shapes:  # row pointers, column of each entry, entry -> position in the ratings
             for part in ("crow", "col", "order"):
                 self.register_buffer(f"{side}_{part}", torch.zeros(0, dtype=torch.long), persistent=False)
+        # user x n_items + item of each entry by user: sorted, so a pair is found by binary search
+        self.register_buffer("user_key", torch.zeros(0, dtype=torch.long), persistent=False)
 
     def attach(self, users: torch.Tensor, items: torch.Tensor) -> None:
         """Index the fitting ratings (aligned ``users``, ``items``)."""
@@ -32,12 +35,36 @@ class RatingHistories(nn.Module):
             n_rows, n_cols = self.shapes[side]
             # numpy's argsort: two orders of magnitude faster than torch's here (each key is unique, so
             # the order is the same)
-            order = torch.from_numpy(np.argsort((rows * n_cols + cols).cpu().numpy())).to(rows.device)
+            keys = rows * n_cols + cols
+            order = torch.from_numpy(np.argsort(keys.cpu().numpy())).to(rows.device)
+            if side == "user":
+                self.user_key = keys[order]
             crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
             crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
             setattr(self, f"{side}_crow", crow)
             setattr(self, f"{side}_col", cols[order])
             setattr(self, f"{side}_order", order)
+
+    def positions(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Where each (user, item) pair (aligned, any shape) is in the fitting ratings; -1 where it is not."""
+        keys = self.user_key
+        if not len(keys):
+            return torch.full_like(users, -1)
+        query = users * self.shapes["user"][1] + items
+        at = torch.searchsorted(keys, query).clamp_max_(len(keys) - 1)
+        return torch.where(keys[at] == query, self.user_order[at], -1)
+
+    def rated(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(len(users), len(items)) bool: which of ``items`` (ascending, distinct) each of ``users``
+        has a fitting rating of. The whole catalog is written from the users' rows (cheaper than
+        a search per cell)."""
+        n_items = self.shapes["user"][1]
+        if len(items) < n_items:
+            return self.positions(users.unsqueeze(1), items.unsqueeze(0)) >= 0
+        owner, entry = row_entries(self.user_crow, users)
+        out = torch.zeros(len(users), n_items, dtype=torch.bool, device=users.device)
+        out[owner, self.user_col[entry]] = True
+        return out
 
     def matrix(self, side: str, weights: torch.Tensor) -> torch.Tensor:
         """The ratings' ``weights`` (in rating order) as a sparse matrix with ``side``'s entities as rows."""
@@ -52,6 +79,16 @@ class RatingHistories(nn.Module):
     def bag(self, side: str, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """Row r: the sum over r's ratings of weight x ``table``'s row of the rated (rating) entity."""
         return _SparseProduct.apply(table, weights, self, side)
+
+
+def row_entries(crow: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(owner, entry) of a CSR layout's given ``rows``: every entry of theirs, and the position in
+    ``rows`` of the row it belongs to."""
+    starts = crow[rows]
+    lengths = crow[rows + 1] - starts
+    owner = torch.repeat_interleave(torch.arange(len(rows), device=crow.device), lengths)
+    shift = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths)
+    return owner, shift + torch.arange(len(owner), device=crow.device)
 
 
 class _SparseProduct(torch.autograd.Function):

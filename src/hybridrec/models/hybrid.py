@@ -10,16 +10,21 @@ IDs are dropped at random during training so the same towers also work from text
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
 outputs (times a learned scale per user and per item, ``scales``: how far from its biases each one's
-ratings stray) to 1..5 stars. The ranking head (``ranking=True``) scores every catalog item for a user as
+ratings stray) to the data set's stars (``rating_scale``). The ranking head (``ranking=True``) scores every catalog item for a user as
 ``scale · cosine(ranking halves) + item prior`` (a prior of its own for new users, who bring no
 history to explain popularity away) and is trained with a softmax over the catalog to
-predict which items a user goes on to rate highly: what a top-10 list is judged on. During training
+predict which items a user goes on to rate highly: what a top-10 list is judged on (above
+``full_softmax_items`` films, a sampled softmax: see ``_softmax_films``). During training
 the ratings being predicted are removed from the histories the towers read, so the model learns to
 predict unseen ratings from the rest of the history, exactly as it is used.
+
+Memory: the tables and frozen vectors, (users + items) x width; the histories, a few numbers per
+rating; a training step, its users x the softmax's films.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridrec.constants import MAX_RATING, MIN_RATING, RELEVANCE_THRESHOLD
+from hybridrec.constants import RELEVANCE_THRESHOLD
 from hybridrec.data.context import FoldContext
+from hybridrec.data.movielens import RatingScale
 from hybridrec.models.history import RatingHistories
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.towers import Tower
@@ -65,14 +71,16 @@ class Encoded:
 class HybridRecModel(nn.Module):
     """The towers, their heads and the fold's frozen context (see the module docstring). Sized by
     ``n_users``, ``n_items`` and ``content_dim``; ``mapping`` is a RatingMapping or a factory of one
-    (a Hydra partial: each member gets its own); the rest is the architecture (configs/model/hybrid.yaml)."""
+    (a Hydra partial: each member gets its own, onto ``rating_scale``, the data set's); the rest is the
+    architecture (configs/model/hybrid.yaml)."""
 
     def __init__(
         self,
         n_users: int,
         n_items: int,
         content_dim: int,
-        mapping: RatingMapping | Callable[[], RatingMapping],
+        mapping: RatingMapping | Callable[..., RatingMapping],
+        rating_scale: RatingScale,
         *,
         hidden: int,
         depth: int,
@@ -93,8 +101,14 @@ class HybridRecModel(nn.Module):
         described_rate: float,
         ranking: bool,
         rank_scale_init: float,
+        full_softmax_items: int,
+        sampled_negatives: int,
     ):
-        mapping = mapping if isinstance(mapping, nn.Module) else mapping()
+        mapping = mapping if isinstance(mapping, nn.Module) else mapping(rating_scale=rating_scale)
+        if mapping.rating_scale != rating_scale:
+            raise ValueError(
+                f"the mapping is onto {mapping.rating_scale}, the model's ratings on {rating_scale}"
+            )
         super().__init__()
         if not content and id_emb_dim <= 0:
             raise ValueError("the model needs content embeddings or ID embeddings (id_emb_dim > 0)")
@@ -113,8 +127,12 @@ class HybridRecModel(nn.Module):
         self.cold_start_rate = cold_start_rate
         self.described_rate = described_rate
         self.ranking = ranking
+        if sampled_negatives < 1:
+            raise ValueError(f"sampled_negatives must be at least 1, got {sampled_negatives}")
+        self.full_softmax_items, self.sampled_negatives = full_softmax_items, sampled_negatives
         self.out_dim = out_dim
         self.mapping = mapping
+        self.rating_scale = rating_scale
 
         in_dim = (content_dim if content else 0) + self.id_dim * (1 + len(self.bags))
         tower_out = out_dim * (2 if ranking else 1)
@@ -154,11 +172,6 @@ class HybridRecModel(nn.Module):
         for bag in self.bags:
             self.register_buffer(f"user_{bag}", torch.zeros(0), persistent=False)
             self.register_buffer(f"item_{bag}", torch.zeros(0), persistent=False)
-        # position of each (user, item) rating in the lists above, -1 where none; ``seen``: >= 0
-        self.register_buffer(
-            "rating_index", torch.full((n_users, n_items), -1, dtype=torch.long), persistent=False
-        )
-        self.register_buffer("seen", torch.zeros((n_users, n_items), dtype=torch.bool), persistent=False)
         self.register_buffer("user_known", torch.zeros(n_users, dtype=torch.bool), persistent=False)
         self.register_buffer("item_known", torch.zeros(n_items, dtype=torch.bool), persistent=False)
 
@@ -190,10 +203,6 @@ class HybridRecModel(nn.Module):
             setattr(self, f"item_{bag}", history_weights(fit.items, self.n_items, weights_of[bag]).to(device))
         users, items = torch.from_numpy(fit.users).long(), torch.from_numpy(fit.items).long()
         self.histories.attach(users.to(device), items.to(device))
-        rating_index = torch.full((self.n_users, self.n_items), -1, dtype=torch.long)
-        rating_index[users, items] = torch.arange(len(fit.users))
-        self.rating_index = rating_index.to(device)
-        self.seen = self.rating_index >= 0  # read by every ranking step: an eighth of the bytes
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
         self.item_known = torch.from_numpy(np.asarray(context.item_known)).to(device)
         self.mapping.init_from_ratings(fit.ratings)
@@ -308,14 +317,15 @@ class HybridRecModel(nn.Module):
         return sim, users.bias + items.bias
 
     def rate_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
-        """Ratings of every (user, item) combination: (n_users, n_items)."""
+        """(len(users), len(items)) ratings of every combination: callers pass users a chunk at a time."""
         sim = F.normalize(users.rating, dim=1, eps=1e-8) @ F.normalize(items.rating, dim=1, eps=1e-8).T
         if self.use_scales:
             sim = sim * torch.exp(users.scale.unsqueeze(1) + items.scale.unsqueeze(0))
         return self.mapping(sim, users.bias.unsqueeze(1) + items.bias.unsqueeze(0))
 
     def rank_all(self, users: Encoded, items: Encoded) -> torch.Tensor:
-        """Ranking scores of every (user, item) combination; the rating when there is no ranking head."""
+        """(len(users), len(items)) ranking scores (callers chunk the users); the rating when there is
+        no ranking head."""
         if not self.ranking:
             return self.rate_all(users, items)
         # scale * cosine + prior (the cold prior for users known only by text) as one product: the
@@ -349,30 +359,49 @@ class HybridRecModel(nn.Module):
         predicted from the rest of the history, as at test time.
         """
         unique_users, user_pos = torch.unique(users, return_inverse=True)
-        hidden = self.rating_index[users, items]
+        hidden = self.histories.positions(users, items)
         hidden = hidden[hidden >= 0]  # (pairs outside the fitting ratings are in no history)
         encoded_users = self.encode_users(unique_users, hidden=hidden)
-        if self.ranking:  # the softmax needs every item
-            encoded_items = self.encode_items(torch.arange(self.n_items, device=items.device), hidden=hidden)
-            item_pos = items
+        if self.ranking:  # the softmax's films: the whole catalog, or a sample of a large one
+            films, correction = self._softmax_films(items)
+            item_pos = torch.searchsorted(films, items)
         else:
-            unique_items, item_pos = torch.unique(items, return_inverse=True)
-            encoded_items = self.encode_items(unique_items, hidden=hidden)
+            films, item_pos = torch.unique(items, return_inverse=True)
+        encoded_items = self.encode_items(films, hidden=hidden)
         pairs = self._similarity(encoded_users[user_pos], encoded_items[item_pos])
         losses = {"rating": self.mapping.loss(*pairs, ratings)}
         if self.ranking:
             liked = ratings >= rank_min_rating
             if liked.any():
                 logits = self.rank_all(encoded_users, encoded_items)
+                if correction is not None:
+                    logits = logits + correction
                 # the rest of each user's history is known, not to be predicted: out of the softmax
-                hide = self.seen.index_select(0, unique_users)
-                hide[user_pos, items] = False
+                hide = self.histories.rated(unique_users, films)
+                hide[user_pos, item_pos] = False
                 # (in place: the product keeps its inputs for its gradient, not its output)
                 log_probs = F.log_softmax(logits.masked_fill_(hide, float("-inf")), dim=1)
-                losses["rank"] = -log_probs[user_pos[liked], items[liked]].mean()
+                losses["rank"] = -log_probs[user_pos[liked], item_pos[liked]].mean()
             else:
                 losses["rank"] = ratings.new_zeros(())
         return losses
+
+    def _softmax_films(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The films the ranking softmax runs over (ascending) and what to add to their logits.
+
+        Up to ``full_softmax_items`` films: the whole catalog, nothing added. Above: a sampled
+        softmax over the batch's films and ``sampled_negatives`` films drawn uniformly without
+        replacement; a drawn film outside the batch was there with probability drawn / catalog, so
+        its logit is raised by log(catalog / drawn) (the logQ correction), which keeps the sum over
+        the drawn films an unbiased estimate of the sum over the rest of the catalog. With as many
+        negatives as films it is the full softmax again."""
+        n = self.n_items
+        if n <= self.full_softmax_items:
+            return torch.arange(n, device=items.device), None
+        drawn = torch.randperm(n, device=items.device)[: self.sampled_negatives]
+        films = torch.unique(torch.cat([items, drawn]))
+        correction = torch.where(torch.isin(films, items), 0.0, math.log(n / len(drawn)))
+        return films, correction
 
     def id_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Per-example L2 on the ID embeddings, biases and scales of a batch (frequent IDs pay more often)."""
@@ -407,7 +436,3 @@ def history_weights(rows: np.ndarray, n_rows: int, weights=None) -> torch.Tensor
     if weights is not None:
         values = values * weights
     return torch.from_numpy(values.astype(np.float32))
-
-
-def clip_ratings(ratings: torch.Tensor) -> torch.Tensor:
-    return ratings.clamp(MIN_RATING, MAX_RATING)

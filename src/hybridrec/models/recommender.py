@@ -4,6 +4,7 @@ The one object that evaluation, bundles, the engine and the API call; no Lightni
 fitting ratings read the towers and the known users' terms; users known only by a text (new users,
 and the users of the cold-start protocol, by their demographic text) read the towers' text path and
 the terms that read their nearest known users. Films without fitting ratings take the towers alone.
+Memory: its parts' (each module says); what it is asked is scored a batch of users x films at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from hybridrec.models.blend import TOWERS, BlendWeights
 from hybridrec.models.ensemble import TowerEnsemble
 from hybridrec.models.evidence.base import TEXT, EvidenceTerm, RecommenderView, TextUsers, standardise
 from hybridrec.models.evidence.nearest_users import NearestKnownUsers
-from hybridrec.models.hybrid import clip_ratings
+
+# users known by text whose whole rows the text terms rate at once (a multiple of the terms' own
+# batches, so the users share a batch with the same users as in one call)
+TEXT_BATCH = 1024
 
 
 def fit_evidence(
@@ -85,10 +89,20 @@ class HybridRecommender(Recommender, RecommenderView):
         terms = [name for name in names if name != TOWERS]
         if terms and channel == "known_ratings":
             parts.update({name: self.terms[name].rate(users, items) for name in terms})
-        elif terms:
+        elif terms:  # the text terms rate whole rows: a batch of users x films at a time
             unique, rows = torch.unique(users, return_inverse=True)
-            text_users = self._profile_users(unique)
-            parts.update({name: self.terms[name].rate(text_users)[rows, items] for name in terms})
+            order = torch.argsort(rows, stable=True)
+            ends = torch.searchsorted(
+                rows[order], torch.arange(TEXT_BATCH, len(unique) + TEXT_BATCH, TEXT_BATCH)
+            )
+            begin = 0
+            for start, end in zip(range(0, len(unique), TEXT_BATCH), ends.tolist(), strict=True):
+                pairs, begin = order[begin:end], end
+                text_users = self._profile_users(unique[start : start + TEXT_BATCH])
+                for name in terms:
+                    rated = self.terms[name].rate(text_users)[rows[pairs] - start, items[pairs]]
+                    parts.setdefault(name, rated.new_empty(len(users)))[pairs] = rated
+            parts.update({name: parts[TOWERS][:0] for name in terms if name not in parts})  # no pairs
         return parts
 
     def list_parts(self, channel: str, users: torch.Tensor, names) -> dict[str, torch.Tensor]:
@@ -131,7 +145,7 @@ class HybridRecommender(Recommender, RecommenderView):
     def rate_known_rows(self, users: torch.Tensor) -> torch.Tensor:
         parts = {TOWERS: self.towers.rate_rows(users)}
         parts.update({name: self.terms[name].rate(users) for name in self.blend.terms("known_ratings")})
-        return clip_ratings(self._rated("known_ratings", parts, slice(None)))
+        return self.towers.rating_scale.clip(self._rated("known_ratings", parts, slice(None)))
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         u, i = torch.as_tensor(users), torch.as_tensor(items)
@@ -141,7 +155,7 @@ class HybridRecommender(Recommender, RecommenderView):
             if rows.any():
                 parts = self.rating_parts(channel, u[rows], i[rows], self.blend.terms(channel))
                 ratings[rows] = self._rated(channel, parts, i[rows])
-        return clip_ratings(ratings).numpy()
+        return self.towers.rating_scale.clip(ratings).numpy()
 
     def rank_scores(self, users: np.ndarray) -> np.ndarray:
         u = torch.as_tensor(users)
@@ -165,14 +179,14 @@ class HybridRecommender(Recommender, RecommenderView):
         for name in self.blend.terms("text_lists"):
             listed[name] = self.terms[name].score(text_users)
             listed[f"{name}/confidence"] = self.terms[name].confidence(text_users)
-        ratings = clip_ratings(self._rated("text_ratings", rated, slice(None)))
+        ratings = self.towers.rating_scale.clip(self._rated("text_ratings", rated, slice(None)))
         return ratings.numpy(), self._listed("text_lists", listed).numpy()
 
     def text_item_ratings(self, content: np.ndarray, users: np.ndarray) -> np.ndarray:
         ratings = self.towers.rate_new_items(
             torch.as_tensor(content, dtype=torch.float32), torch.as_tensor(users)
         )
-        return clip_ratings(ratings).numpy()
+        return self.towers.rating_scale.clip(ratings).numpy()
 
     def item_vectors(self) -> np.ndarray:
         return self.towers.item_vectors().numpy()

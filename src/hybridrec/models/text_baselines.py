@@ -1,8 +1,8 @@
 """Baselines that read a new user's own words (protocol C): what a language model has to beat.
 
 Each lists films for a text and rates every film by its shrunk mean rating (it has no notion of a
-user's taste in stars). Memory: a value per film, plus what each reads (genres, one film x film
-weight matrix, or a BM25 index over the film texts).
+user's taste in stars). Memory: a value per film, plus what each reads (genres, EASE^R weights as
+bounded as the ``item_item`` term's, or a BM25 index over the film texts).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import torch
 
 from hybridrec.data.context import FoldContext
 from hybridrec.data.genres import GENRE_WORDS
@@ -41,7 +42,7 @@ class TextBaseline(Popularity):
     def text_user_scores(self, query: TextQuery) -> tuple[np.ndarray, np.ndarray]:
         steer = self._steer(query)
         popularity = self.count.numpy() / max(float(self.count.max()), 1.0)  # in [0, 1]: breaks ties
-        ratings = np.broadcast_to(np.clip(self.item_mean.numpy(), 1, 5), steer.shape).copy()
+        ratings = np.broadcast_to(self.rating_scale.clip(self.item_mean.numpy()), steer.shape).copy()
         return ratings, steer + popularity[None, :]
 
     @staticmethod
@@ -75,10 +76,16 @@ class NamedFilmNeighbours(TextBaseline):
     name = "named_film_neighbours"
 
     def __init__(
-        self, context: FoldContext, threshold: float, shrinkage: float, reg: float, min_rating: float
+        self,
+        context: FoldContext,
+        threshold: float,
+        shrinkage: float,
+        reg: float,
+        min_rating: float,
+        max_dense_items: int,
     ):
         super().__init__(context, threshold, shrinkage)
-        self.item_item = ItemItem(reg, min_rating)
+        self.item_item = ItemItem(reg, min_rating, max_dense_items)
 
     def fit(self, context):
         super().fit(context)
@@ -86,11 +93,10 @@ class NamedFilmNeighbours(TextBaseline):
         return self
 
     def _steer(self, query):
-        weights = self.item_item.weights.numpy()
-        scores = np.zeros((len(query), weights.shape[1]))
+        scores = np.zeros((len(query), self.item_item.n_items))
         for row, named in enumerate(query.named):
             if len(named):
-                scores[row] = weights[named].sum(0)
+                scores[row] = self.item_item.rows(torch.as_tensor(named)).numpy().sum(0)
                 scores[row] = scores[row] / max(np.abs(scores[row]).max(), 1e-12)  # popularity breaks ties
         return scores
 

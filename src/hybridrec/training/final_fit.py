@@ -24,11 +24,17 @@ def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = N
         run_name=run_name(cfg),
         fold_name=f"{run_name(cfg)}-final",
     )
-    dm = fitted.datamodule
     metrics = {k: v for k, v in (cv_summary or {}).items() if k.endswith(("_mean", "_std"))}
     metrics.update({f"final/{k}": v for k, v in fitted.val_metrics.items()})
+    return save_fitted(output_dir / "bundle", cfg, fitted, {"protocol": "all", "fold": 0}, metrics)
+
+
+def save_fitted(path: Path, cfg: DictConfig, fitted, split: dict, metrics: dict | None = None) -> Path:
+    """A fitted fold (``fit_fold``'s result) saved as a bundle: its model, the context and ratings it
+    was fitted on, the catalog and the users; ``split`` says which protocol and fold it saw."""
+    dm = fitted.datamodule
     return save_bundle(
-        output_dir / "bundle",
+        path,
         cfg,
         fitted.model,
         dm.context,
@@ -36,5 +42,5 @@ def train_and_save_bundle(cfg: DictConfig, embedder, cv_summary: dict | None = N
         dm.data.items,
         dm.data.users,
         metrics,
-        split={"protocol": "all", "fold": 0},
+        split=split,
     )

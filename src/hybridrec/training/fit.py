@@ -41,7 +41,15 @@ class FittedFold:
 
 
 def build_datamodule(cfg: DictConfig, protocol: str, fold: int, embedder) -> MovieLensDataModule:
-    datamodule = instantiate(cfg.data)(protocol=protocol, fold=fold, seed=cfg.seed, embedder=embedder)
+    """One fold's data: the training seed is the run's, the seed of a drawn split its ``cv``'s
+    (protocols with a fixed split have none)."""
+    datamodule = instantiate(cfg.data)(
+        protocol=protocol,
+        fold=fold,
+        seed=cfg.seed,
+        embedder=embedder,
+        split_seed=OmegaConf.select(cfg, "cv.split_seed"),
+    )
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule

@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 from scipy.optimize import nnls
 
 from hybridrec.config import instantiate
-from hybridrec.constants import TOP_K
 from hybridrec.data.context import Interactions
 from hybridrec.data.datamodule import MovieLensDataModule
 from hybridrec.metrics import evaluate_ranking
@@ -31,6 +30,8 @@ from hybridrec.models.evidence.base import standardise
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 
 log = logging.getLogger(__name__)
+
+LIST_BATCH = 1024  # held-out users whose lists are scored at once
 
 
 @contextmanager
@@ -118,18 +119,40 @@ def _list_weights(
     channel: str,
     grid: list[float],
 ) -> dict[str, float]:
-    """The grid point (the towers at 1) with the best held-out NDCG@10; the first of equals."""
+    """The grid point (the towers at 1) with the best held-out NDCG@10; the first of equals. Users
+    are scored a batch at a time (memory: a batch x films per part, and each point's NDCG per user)."""
     names = list(fixed.terms(channel))
+    points = list(itertools.product(grid, repeat=len(names)))
     users = np.unique(held.users)
-    parts = recommender.list_parts(channel, torch.from_numpy(users), names)
-    towers = standardise(parts[TOWERS]) if names else parts[TOWERS]
-    terms = {name: standardise(parts[name].float()) for name in names}
+    fit, held = _by_user(fit), _by_user(held)
+    ndcg = [[np.zeros(0)] for _ in points]  # each point's NDCG of every evaluated user, in user order
+    for start in range(0, len(users), LIST_BATCH):
+        batch = users[start : start + LIST_BATCH]
+        parts = recommender.list_parts(channel, torch.from_numpy(batch), names)
+        towers = standardise(parts[TOWERS]) if names else parts[TOWERS]
+        terms = {name: standardise(parts[name].float()) for name in names}
+        seen, test = (_users_between(data, batch[0], batch[-1]) for data in (fit, held))
+        for at, point in enumerate(points):
+            scores = towers + sum(
+                (w * terms[n] for n, w in zip(names, point, strict=True)), torch.zeros_like(towers)
+            )
+            result = evaluate_ranking(_Scores(batch, scores, held.n_users), seen, test)
+            ndcg[at].append(result.per_user["ndcg"])
     best, best_ndcg = {TOWERS: 1.0, **{n: 0.0 for n in names}}, -1.0
-    for point in itertools.product(grid, repeat=len(names)):
-        scores = towers + sum(
-            (w * terms[n] for n, w in zip(names, point, strict=True)), torch.zeros_like(towers)
-        )
-        ndcg = evaluate_ranking(_Scores(users, scores, held.n_users), fit, held).summary[f"ndcg@{TOP_K}"]
-        if ndcg > best_ndcg:
-            best, best_ndcg = {TOWERS: 1.0, **dict(zip(names, point, strict=True))}, ndcg
+    for point, per_user in zip(points, ndcg, strict=True):
+        mean = float(np.concatenate(per_user).mean())
+        if mean > best_ndcg:
+            best, best_ndcg = {TOWERS: 1.0, **dict(zip(names, point, strict=True))}, mean
     return best
+
+
+def _by_user(data: Interactions) -> Interactions:
+    """The same ratings ordered by user (so a range of users is a slice)."""
+    order = np.argsort(data.users, kind="stable")
+    return Interactions(data.users[order], data.items[order], data.ratings[order], data.n_users, data.n_items)
+
+
+def _users_between(data: Interactions, first: int, last: int) -> Interactions:
+    """The ratings of users ``first`` to ``last`` of ratings ordered by user."""
+    lo, hi = np.searchsorted(data.users, [first, last + 1])
+    return Interactions(data.users[lo:hi], data.items[lo:hi], data.ratings[lo:hi], data.n_users, data.n_items)

@@ -34,6 +34,10 @@ class AskedGenres(EvidenceTerm):
 
     def fit(self, context: FoldContext, state=None) -> None:
         embeddings = context.embeddings
+        self.n_items = context.n_items
+        if embeddings is None:  # a model that reads no text (ids_only): nothing is ever asked
+            self.labels = None
+            return
         self.labels = F.normalize(torch.from_numpy(embeddings.genres), dim=1)
         self.films = torch.from_numpy(context.genre_matrix(list(embeddings.genre_names)))  # films x genres
 
@@ -48,10 +52,14 @@ class AskedGenres(EvidenceTerm):
 
     def score(self, users: TextUsers) -> torch.Tensor:
         query = users.query
+        if self.labels is None:
+            return torch.zeros(len(query), self.n_items)
         liked, disliked = self.asked(query.liked), self.asked(query.disliked)
         refused = torch.from_numpy(np.abs(query.disliked).sum(1) > 0).float().unsqueeze(1)
         return (liked - self.dislike_weight * refused * disliked) @ self.films.T
 
     def confidence(self, users: TextUsers) -> torch.Tensor:
+        if self.labels is None:
+            return torch.zeros(len(users.query))
         best = self._lift(users.query.liked).max(1).values
         return ((best - self.flat) / (self.sure - self.flat)).clamp(0.0, 1.0)

@@ -16,6 +16,7 @@ import torch
 
 from hybridrec.data.context import FoldContext, Interactions
 from hybridrec.data.queries import TextQuery
+from hybridrec.models.history import row_entries
 
 if TYPE_CHECKING:
     from hybridrec.models.ensemble import TowerEnsemble
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 KNOWN, TEXT = "known", "text"  # audiences: users with fitting ratings; users known only by a text
 RATINGS, LISTS = "ratings", "lists"  # what a term adds to
 
-# A film-film matrix of this many films or fewer is kept dense (float32: 400 MB at the limit); larger
-# catalogs compute the rows they need when they need them.
-DENSE_ITEMS_MAX = 10_000
+# entries of a films x films block computed at once when a film-film matrix is too big to hold
+# (float64: 128 MB)
+BLOCK_ENTRIES = 1 << 24
 
 
 @dataclass
@@ -99,11 +100,7 @@ class SparseRows:
 
     def _entries(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(owner, entry): for every entry of the given rows, the position of its row in ``rows``."""
-        starts, ends = self.crow[rows], self.crow[rows + 1]
-        lengths = ends - starts
-        owner = torch.repeat_interleave(torch.arange(len(rows)), lengths)
-        first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
-        return owner, starts[owner] + torch.arange(len(owner)) - first
+        return row_entries(self.crow, rows)
 
     def dense(self, rows: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """(len(rows), n_cols): the given rows written out, zero where a row has no entry
@@ -133,6 +130,76 @@ class SparseRows:
         out = torch.zeros(n, self.n_cols, dtype=weights.dtype)
         contribution = self.values[entry].to(weights.dtype) * weights.reshape(-1)[owner]
         return out.index_put_((owner // k, self.col[entry]), contribution, accumulate=True)
+
+
+class FilmSimilarity:
+    """Films' similarity to films, as ``rated_film_means`` reads it (``rows`` and ``columns``).
+
+    Dense (films², ``dtype``) for a catalog of up to ``max_dense_items`` films. Above, each film's
+    ``neighbours`` most similar films with a positive similarity (the only ones that weigh in a
+    neighbour mean), held by row and by column: 2 x films x neighbours entries, computed a block of
+    films at a time (block x films). Keeping every film gives the dense form's means."""
+
+    def __init__(self, dense: torch.Tensor | None, by_row: SparseRows | None, by_column: SparseRows | None):
+        self.dense, self.by_row, self.by_column = dense, by_row, by_column
+
+    @classmethod
+    def of(cls, rows_of, n_items: int, max_dense_items: int, neighbours: int, dtype) -> FilmSimilarity:
+        """From ``rows_of(films)``: those films' similarity to every film (a numpy array)."""
+        if n_items <= max_dense_items:
+            return cls(torch.from_numpy(rows_of(np.arange(n_items)).astype(dtype, copy=False)), None, None)
+        return cls.sparse(*top_neighbours(rows_of, n_items, neighbours), n_items, dtype)
+
+    @classmethod
+    def sparse(cls, films, neighbours, values, n_items: int, dtype) -> FilmSimilarity:
+        values = values.astype(dtype, copy=False)
+        return cls(
+            None,
+            SparseRows(films, neighbours, values, n_items, n_items),
+            SparseRows(neighbours, films, values, n_items, n_items),
+        )
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], n_items: int, dtype) -> FilmSimilarity:
+        if "similarity" in state:
+            return cls(torch.from_numpy(state["similarity"].astype(dtype, copy=False)), None, None)
+        return cls.sparse(state["films"], state["neighbours"], state["values"], n_items, dtype)
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.dense is not None:
+            return {"similarity": self.dense.numpy()}
+        rows = self.by_row
+        films = np.repeat(np.arange(rows.n_rows), np.diff(rows.crow.numpy()))
+        return {"films": films, "neighbours": rows.col.numpy(), "values": rows.values.numpy()}
+
+    def rows(self, films: torch.Tensor) -> torch.Tensor:
+        """(len(films), n films): these films' similarity to every film."""
+        return self.dense[films] if self.dense is not None else self.by_row.dense(films)
+
+    def columns(self, films: torch.Tensor) -> torch.Tensor:
+        """(n films, len(films)): every film's similarity to these films."""
+        return self.dense[:, films] if self.dense is not None else self.by_column.dense(films).T
+
+
+def top_neighbours(rows_of, n_items: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(film, neighbour, similarity) of each film's ``k`` most similar films with a positive
+    similarity, from ``rows_of(films)`` called a block of films at a time."""
+    block = max(1, BLOCK_ENTRIES // max(n_items, 1))
+    parts = []
+    for at in range(0, n_items, block):
+        films = np.arange(at, min(at + block, n_items))
+        similarity = rows_of(films)
+        if k < n_items:
+            top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(n_items), similarity.shape)
+        values = np.take_along_axis(similarity, top, axis=1)
+        keep = values > 0
+        parts.append((np.repeat(films, keep.sum(1)), top[keep], values[keep]))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    films, neighbours, values = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return films, neighbours, values
 
 
 def user_rows(fit: Interactions, values: np.ndarray, users: np.ndarray | None = None) -> SparseRows:
