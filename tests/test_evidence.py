@@ -430,6 +430,37 @@ def test_rated_film_means_pairs_and_rows_agree():
     torch.testing.assert_close(full[1, 0], pairs[1])
 
 
+def test_whole_rows_grouped_by_history_length_equal_the_pair_path(monkeypatch):
+    """Whole rows go in groups of users padded to the group's longest history: each row equals the
+    pair path's, whatever the group (histories shorter than k, an empty one, groups of one user)."""
+    from hybridrec.models.evidence import base
+
+    rng = np.random.default_rng(0)
+    n_users, n_films = 12, 30
+    rated = rng.random((n_users, n_films)) < np.linspace(0.0, 0.6, n_users)[:, None]
+    users_of, films_of = np.nonzero(rated)
+    rows = SparseRows(users_of, films_of, rng.normal(size=len(users_of)), n_users, n_films)
+    similarity = torch.from_numpy(rng.normal(size=(n_films, n_films)))
+    users = torch.tensor([5, 0, 11, 3, 5, 8])
+    items = torch.arange(n_films).repeat(len(users))
+    for block in (n_films * 40, 1):  # several users a group, then one user a group
+        monkeypatch.setattr(base, "ROW_BLOCK_ENTRIES", block)
+        full = rated_film_means(
+            rows, users, None, lambda f: similarity[f], lambda f: similarity[:, f], 4, 0.5
+        )
+        pairs = rated_film_means(
+            rows,
+            users.repeat_interleave(n_films),
+            items,
+            lambda f: similarity[f],
+            lambda f: similarity[:, f],
+            4,
+            0.5,
+        )
+        torch.testing.assert_close(full, pairs.reshape(len(users), n_films))
+    assert full[1].abs().sum() == 0  # user 0 rated nothing
+
+
 def test_text_match_scores_the_liked_clauses_against_the_disliked_ones(context):
     """Cosine of the liking clauses to every film's text, minus the disliking ones'; confidence from
     how far the best films stand out (none for a flat text, all for a peaked one)."""

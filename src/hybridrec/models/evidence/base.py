@@ -27,6 +27,8 @@ RATINGS, LISTS = "ratings", "lists"  # what a term adds to
 # entries of a films x films block computed at once when a film-film matrix is too big to hold
 # (float64: 128 MB)
 BLOCK_ENTRIES = 1 << 24
+# entries of a (users x films x rated films) block of whole-row neighbour means (float64: 32 MB)
+ROW_BLOCK_ENTRIES = 1 << 22
 
 
 @dataclass
@@ -221,14 +223,15 @@ def neighbour_means(
     shrinkage: float = 0.0,
 ) -> torch.Tensor:
     """For aligned rows (a film's ``similarity`` to every film, a user's ``rated`` mask and ``values``
-    over the films): the mean of ``values`` over the ``k`` films most similar among those rated,
-    weighted by similarity (positive ones only), over the weights' sum plus ``shrinkage`` (0 where
-    no rated film is similar). ``rated`` None: every column is a rated film."""
+    over the films; the last dimension runs over films): the mean of ``values`` over the ``k`` films
+    most similar among those rated, weighted by similarity (positive ones only), over the weights'
+    sum plus ``shrinkage`` (0 where no rated film is similar). ``rated`` None: every column is a
+    rated film."""
     scores = similarity if rated is None else similarity.masked_fill(~rated, float("-inf"))
-    weights, films = scores.topk(min(k, scores.shape[1]), dim=1)
+    weights, films = scores.topk(min(k, scores.shape[-1]), dim=-1)
     weights = weights.clamp_min(0.0)
-    total = weights.sum(1) + shrinkage
-    mean = (weights * values.gather(1, films)).sum(1) / total.clamp_min(1e-12)
+    total = weights.sum(-1) + shrinkage
+    mean = (weights * values.gather(-1, films)).sum(-1) / total.clamp_min(1e-12)
     return torch.where(total > 0, mean, torch.zeros_like(mean))
 
 
@@ -262,14 +265,40 @@ def rated_film_means(
             for at in range(0, len(users), chunk)
         ]
         return torch.cat(parts) if parts else values.new_zeros(0)
+    return _whole_row_means(rows, users, similarity_columns, k, shrinkage, values)
+
+
+def _whole_row_means(rows: SparseRows, users, similarity_columns, k, shrinkage, values) -> torch.Tensor:
+    """``rated_film_means`` for every film of each user's row. Users go in groups of similar history
+    length, a group at once: every film's similarity to the group's rated films, laid out as (users,
+    films, longest history) and padded with similarity -inf (weight 0), at most ``ROW_BLOCK_ENTRIES``
+    entries per group (one user at least)."""
     means = values.new_zeros(len(users), rows.n_cols)
-    for row, user in enumerate(users.tolist()):
-        lo, hi = int(rows.crow[user]), int(rows.crow[user + 1])
-        if hi > lo:
-            films = rows.col[lo:hi]
-            means[row] = neighbour_means(
-                similarity_columns(films), None, values[lo:hi].expand(rows.n_cols, -1), k, shrinkage
-            )
+    lengths = rows.crow[users + 1] - rows.crow[users]
+    order = torch.argsort(lengths, stable=True)
+    order = order[lengths[order] > 0]
+    at = 0
+    while at < len(order):
+        end = at + 1
+        while (
+            end < len(order) and (end - at + 1) * rows.n_cols * int(lengths[order[end]]) <= ROW_BLOCK_ENTRIES
+        ):
+            end += 1
+        group = users[order[at:end]]
+        owner, entry = rows._entries(group)
+        padded = torch.full((len(group), int(lengths[order[end - 1]])), len(entry), dtype=torch.long)
+        padded[owner, entry - rows.crow[group][owner]] = torch.arange(len(entry))
+        columns = similarity_columns(rows.col[entry])
+        columns = torch.cat([columns, columns.new_full((rows.n_cols, 1), float("-inf"))], dim=1)
+        rated_values = torch.cat([values[entry], values.new_zeros(1)])[padded]
+        means[order[at:end]] = neighbour_means(
+            columns[:, padded].transpose(0, 1),
+            None,
+            rated_values[:, None, :].expand(-1, rows.n_cols, -1),
+            k,
+            shrinkage,
+        ).to(means.dtype)
+        at = end
     return means
 
 
