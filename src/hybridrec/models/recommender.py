@@ -9,6 +9,7 @@ Memory: its parts' (each module says); what it is asked is scored a batch of use
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,19 +30,28 @@ TEXT_BATCH = 1024
 
 
 def fit_evidence(
-    evidence: Mapping, blend: BlendWeights, context: FoldContext, states: Mapping | None = None
+    evidence: Mapping,
+    blend: BlendWeights,
+    context: FoldContext,
+    states: Mapping | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> tuple[dict[str, EvidenceTerm], NearestKnownUsers | None]:
     """The terms the blend weighs, built from their factories (``evidence``) and fitted on the fold's
     context (``states``: what a bundle saved of them), and the nearest-users finder the text terms
-    share (None when none is weighed)."""
+    share (None when none is weighed). ``seconds``, if given, receives each part's fit time."""
+    seconds = {} if seconds is None else seconds
     terms = {name: evidence[name]() for name in sorted(blend.in_use()) if name in evidence}
     blend.check(terms)
     for name, term in terms.items():
+        started = time.perf_counter()
         term.fit(context, (states or {}).get(name))
+        seconds[name] = time.perf_counter() - started
     nearest = None
     if any(term.audience == TEXT for term in terms.values()):
+        started = time.perf_counter()
         nearest = evidence["nearest_users"]()
         nearest.fit(context)
+        seconds["nearest_users"] = time.perf_counter() - started
     return terms, nearest
 
 
