@@ -409,6 +409,28 @@ def test_cold_neighbour_ratings_average_the_nearest_users_predicted_ratings(cold
     torch.testing.assert_close(got[1], rows.mean(0))
 
 
+def test_known_rows_are_rated_once_and_kept_within_their_bound():
+    """The rows of the known users a text's neighbours are: rated when first asked, then read from
+    the cache, least recently used out first once the bound is reached."""
+    from hybridrec.models.evidence.cold_neighbours import KnownRows
+
+    predicted = torch.rand(6, 5, generator=torch.Generator().manual_seed(0))
+    asked = []
+
+    def rate_known_rows(users):
+        asked.append(users.tolist())
+        return predicted[users]
+
+    view = SimpleNamespace(known_users=torch.tensor([0, 2, 3, 5]), rate_known_rows=rate_known_rows)
+    rows = KnownRows(view, max_bytes=2 * 5 * 4)  # two rows of five float32 films
+    torch.testing.assert_close(rows(torch.tensor([1, 0])), predicted[[2, 0]])
+    torch.testing.assert_close(rows(torch.tensor([0, 1])), predicted[[0, 2]])
+    assert asked == [[2, 0]]
+    torch.testing.assert_close(rows(torch.tensor([3])), predicted[[5]])  # out goes position 0, the least recently used
+    rows(torch.tensor([0, 1]))
+    assert asked == [[2, 0], [5], [0]]
+
+
 def test_rated_film_means_pairs_and_rows_agree():
     """The pair path (a chunk of dense rows) and the row path (the user's own films) are one mean."""
     rows = SparseRows(np.array([0, 0, 0, 1]), np.array([0, 2, 3, 1]), np.array([1.0, -2.0, 0.5, 3.0]), 2, 4)
