@@ -188,6 +188,31 @@ def run_eval(cfg: DictConfig) -> dict:
 
 
 @exits_cleanly
+def run_compare(cfg: DictConfig) -> dict:
+    """Two CV runs on the same folds compared with statistics; compare.md, .json and .png into the
+    run's folder, the table on stdout."""
+    from hybridrec.ab.offline import compare_runs, comparison_markdown, plot_comparison
+    from hybridrec.errors import InvalidInputError
+    from hybridrec.io import write_json, write_text
+
+    check_values(
+        cfg,
+        {"a": str, "b": str, "resamples": int, "confidence": float, "alpha": float, "seed": int},
+    )
+    if not 0 < cfg.confidence < 1 or not 0 < cfg.alpha < 1 or cfg.resamples < 100:
+        raise InvalidInputError("confidence and alpha must lie between 0 and 1, resamples be at least 100")
+    result = compare_runs(cfg.a, cfg.b, cfg.resamples, cfg.confidence, cfg.alpha, cfg.seed)
+    folder = Path(cfg.paths.output_dir)
+    markdown = comparison_markdown(result)
+    write_text(folder / "compare.md", markdown)
+    write_json(folder / "compare.json", result.as_dict())
+    plot_comparison(result, folder / "compare.png")
+    print(markdown)
+    print(f"written to {folder}")
+    return result.as_dict()
+
+
+@exits_cleanly
 def run_predict(cfg: DictConfig) -> None:
     """Print a top-N list, or one predicted rating, for a known user or a user described in words."""
     import json
