@@ -361,6 +361,7 @@ def run_serve(cfg: DictConfig) -> None:
             "cold_start_wait_s": float,
             "graceful_shutdown_s": float,
             "cors_origins": list,
+            "event_log": str,
         },
     )
     if not 1 <= cfg.port <= 65535 or cfg.workers < 1 or cfg.max_text_chars < 1 or cfg.graceful_shutdown_s < 0:
@@ -379,6 +380,10 @@ def run_serve(cfg: DictConfig) -> None:
     engine = load_engine(
         bundle, cfg.paths.log_dir, cfg.text_cache_size, cfg.max_text_chars, text_budget_s=cfg.text_budget_s
     )
+    ab = OmegaConf.select(cfg, "ab")
+    experiment = (
+        None if ab is None else {**OmegaConf.to_container(ab, resolve=True), "event_log": cfg.event_log}
+    )
     settings = {
         "BUNDLE": str(bundle),
         "SEARCH_ROOT": str(cfg.paths.log_dir),
@@ -393,6 +398,7 @@ def run_serve(cfg: DictConfig) -> None:
         "MAX_BODY_BYTES": str(cfg.max_body_bytes),
         "BODY_TIMEOUT_S": str(cfg.body_timeout_s),
         "CORS_ORIGINS": json.dumps(list(cfg.cors_origins)),
+        "EXPERIMENT": json.dumps(experiment),
     }
     for key, value in settings.items():  # workers are separate processes: they read their settings from here
         os.environ[f"HYBRIDREC_{key}"] = value
