@@ -12,6 +12,7 @@ list is not delayed by the disk); a clean shutdown writes out what is queued bef
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import sqlite3
@@ -43,6 +44,12 @@ CREATE TABLE IF NOT EXISTS events (
     interleaved INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_unit ON events (experiment, unit, item_id);
+CREATE TABLE IF NOT EXISTS experiments (  -- each experiment's definition (variants, shares), as served
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    first_served REAL NOT NULL,
+    PRIMARY KEY (name, definition)
+);
 """
 
 
@@ -78,11 +85,18 @@ def connect(path: str | Path) -> sqlite3.Connection:
 class EventLog:
     """A queue in front of one writer thread; ``record`` waits for the commit, ``submit`` does not."""
 
-    def __init__(self, path: str | Path, max_batch: int = 512, max_queue: int = 100_000):
+    def __init__(
+        self, path: str | Path, experiment: dict | None = None, max_batch: int = 512, max_queue: int = 100_000
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = connect(self.path)
         self._connection.executescript(SCHEMA)
+        if experiment is not None:  # what the report checks the traffic split against
+            self._connection.execute(
+                "INSERT OR IGNORE INTO experiments VALUES (?, ?, ?)",
+                (experiment["name"], json.dumps(experiment, sort_keys=True), time.time()),
+            )
         self.max_batch = max_batch
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._closed = False
@@ -162,8 +176,8 @@ def _resolve(future: Future, result=None, exception: BaseException | None = None
         pass
 
 
-def read_events(path: str | Path):
-    """Every event of a log as a DataFrame (read-only; safe while a server writes)."""
+def read_log(path: str | Path):
+    """A log's events and experiments as two DataFrames (read-only; safe while a server writes)."""
     import pandas as pd
 
     path = Path(path)
@@ -171,6 +185,8 @@ def read_events(path: str | Path):
         raise FileNotFoundError(f"no event log at {path}")
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return pd.read_sql_query("SELECT * FROM events ORDER BY event_id", connection)
+        events = pd.read_sql_query("SELECT * FROM events ORDER BY event_id", connection)
+        experiments = pd.read_sql_query("SELECT * FROM experiments ORDER BY first_served", connection)
     finally:
         connection.close()
+    return events, experiments

@@ -221,7 +221,14 @@ def build_experiment(spec: dict, engine: RecommendationEngine, explainer, settin
         if variant.get("lists"):
             served = with_lists(served, variant["lists"])
         services[name] = RecommendationService(served, explainer)
-    event_log = EventLog(spec["event_log"])
+    event_log = EventLog(
+        spec["event_log"],
+        {
+            "name": assignment.experiment,
+            "variants": dict(assignment.variants),
+            "interleaving": bool(spec.get("interleaving")),
+        },
+    )
     log.info(
         "experiment %s: %s%s; events to %s",
         assignment.experiment,
