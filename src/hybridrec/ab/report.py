@@ -186,9 +186,9 @@ def _test(units: pd.DataFrame, control: str, variant: str, metric: str, settings
     return Test(variant, metric, observed, float(interval.low), float(interval.high), float(p_value))
 
 
-def _srm(units: pd.DataFrame, shares: dict[str, float]) -> dict:
+def sample_ratio_check(counts: dict[str, int], shares: dict[str, float]) -> dict:
     """Chi-square of the units each variant got against its configured share."""
-    observed = np.array([int((units.variant == name).sum()) for name in shares], dtype=float)
+    observed = np.array([counts.get(name, 0) for name in shares], dtype=float)
     expected = observed.sum() * np.array(list(shares.values()))
     p_value = float(stats.chisquare(observed, expected).pvalue) if observed.sum() else float("nan")
     return {
@@ -200,7 +200,7 @@ def _srm(units: pd.DataFrame, shares: dict[str, float]) -> dict:
     }
 
 
-def _power(summaries: list[VariantSummary], settings: ReportSettings) -> dict:
+def power_at_mde(summaries: list[VariantSummary], settings: ReportSettings) -> dict:
     """Power of a two-proportion test of CTR at the MDE, with the films shown so far, and the films
     shown per variant it would take to reach ``settings.power``. Shown films are counted as
     independent trials, which a user's repeated visits are not: read it as an optimistic bound."""
@@ -296,8 +296,8 @@ def build_report(log_path: str | Path, experiment: str | None, settings: ReportS
                     else "no significant difference"
                 )
             tests.extend(family)
-        srm = _srm(units, shares)
-        power = _power(summaries, settings)
+        srm = sample_ratio_check(units.variant.value_counts().to_dict(), shares)
+        power = power_at_mde(summaries, settings)
     return Report(
         name, bool(definition["interleaving"]), settings, summaries, tests, srm, power, interleaved, notes
     )
