@@ -57,7 +57,13 @@ def main() -> None:
         ab, ab_command = simulate(args.bundle, args.data_dir, Path(tmp) / "ab", args.visits, "ab=popularity")
         aa = [
             simulate(
-                args.bundle, args.data_dir, Path(tmp) / f"aa{r}", args.visits, "ab=aa", f"ab.name=aa_{r}", f"seed={r}"
+                args.bundle,
+                args.data_dir,
+                Path(tmp) / f"aa{r}",
+                args.visits,
+                "ab=aa",
+                f"ab.name=aa_{r}",
+                f"seed={r}",
             )[0]
             for r in range(args.aa_runs)
         ]
@@ -80,14 +86,21 @@ def main() -> None:
             f"A/A runs flagged: {flagged} of {len(aa)} (α = 0.05 on CTR, Holm over 3 metrics); "
             f"{time.perf_counter() - started:.0f} s in all.",
             "",
-            "Commands:",
+            "Commands (this table: `python benchmarks/bench_ab.py " + " ".join(sys.argv[1:]) + "`):",
             "",
             *(f"    {c}" for c in commands),
         ]
     )
     write_results(
         "ab_simulation",
-        {"label": args.label, "bundle": args.bundle, "ab": ab, "aa": aa, "aa_flagged": flagged, "commands": commands},
+        {
+            "label": args.label,
+            "bundle": args.bundle,
+            "ab": ab,
+            "aa": aa,
+            "aa_flagged": flagged,
+            "commands": commands,
+        },
         table,
     )
 

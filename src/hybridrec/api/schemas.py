@@ -330,7 +330,35 @@ class FeedbackRequest(_Request):
             "examples": [
                 {"user_id": 1, "item_id": 50, "event": "click", "variant": "default"},
                 {"session_id": "a1b2c3", "item_id": 50, "event": "rating", "value": 4},
-            ]
+            ],
+            "allOf": [  # what the validator enforces, stated in the schema
+                {
+                    "oneOf": [
+                        {
+                            "required": ["user_id"],
+                            "properties": {"user_id": {"type": "integer"}, "session_id": {"type": "null"}},
+                        },
+                        {
+                            "required": ["session_id"],
+                            "properties": {"session_id": {"type": "string"}, "user_id": {"type": "null"}},
+                        },
+                    ]
+                },
+                {
+                    "oneOf": [
+                        {
+                            "required": ["value"],
+                            "properties": {"event": {"const": "rating"}, "value": {"type": "number"}},
+                        },
+                        {
+                            "properties": {
+                                "event": {"enum": ["click", "watch", "dismiss"]},
+                                "value": {"type": "null"},
+                            }
+                        },
+                    ]
+                },
+            ],
         },
     )
 
