@@ -20,7 +20,7 @@ STAGES = [
     ("inference",),
     ("explain",),
     ("service",),
-    ("api", "cli", "cli_args", "python_api"),
+    ("api", "ab", "cli", "cli_args", "python_api"),  # ab: experiments in the service and their CLI
 ]
 STAGE = {name: rank for rank, names in enumerate(STAGES) for name in names}
 

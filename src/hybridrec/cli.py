@@ -188,6 +188,31 @@ def run_eval(cfg: DictConfig) -> dict:
 
 
 @exits_cleanly
+def run_compare(cfg: DictConfig) -> dict:
+    """Two CV runs on the same folds compared with statistics; compare.md, .json and .png into the
+    run's folder, the table on stdout."""
+    from hybridrec.ab.offline import compare_runs, comparison_markdown, plot_comparison
+    from hybridrec.errors import InvalidInputError
+    from hybridrec.io import write_json, write_text
+
+    check_values(
+        cfg,
+        {"a": str, "b": str, "resamples": int, "confidence": float, "alpha": float, "seed": int},
+    )
+    if not 0 < cfg.confidence < 1 or not 0 < cfg.alpha < 1 or cfg.resamples < 100:
+        raise InvalidInputError("confidence and alpha must lie between 0 and 1, resamples be at least 100")
+    result = compare_runs(cfg.a, cfg.b, cfg.resamples, cfg.confidence, cfg.alpha, cfg.seed)
+    folder = Path(cfg.paths.output_dir)
+    markdown = comparison_markdown(result)
+    write_text(folder / "compare.md", markdown)
+    write_json(folder / "compare.json", result.as_dict())
+    plot_comparison(result, folder / "compare.png")
+    print(markdown)
+    print(f"written to {folder}")
+    return result.as_dict()
+
+
+@exits_cleanly
 def run_predict(cfg: DictConfig) -> None:
     """Print a top-N list, or one predicted rating, for a known user or a user described in words."""
     import json
@@ -336,6 +361,7 @@ def run_serve(cfg: DictConfig) -> None:
             "cold_start_wait_s": float,
             "graceful_shutdown_s": float,
             "cors_origins": list,
+            "event_log": str,
         },
     )
     if not 1 <= cfg.port <= 65535 or cfg.workers < 1 or cfg.max_text_chars < 1 or cfg.graceful_shutdown_s < 0:
@@ -354,6 +380,10 @@ def run_serve(cfg: DictConfig) -> None:
     engine = load_engine(
         bundle, cfg.paths.log_dir, cfg.text_cache_size, cfg.max_text_chars, text_budget_s=cfg.text_budget_s
     )
+    ab = OmegaConf.select(cfg, "ab")
+    experiment = (
+        None if ab is None else {**OmegaConf.to_container(ab, resolve=True), "event_log": cfg.event_log}
+    )
     settings = {
         "BUNDLE": str(bundle),
         "SEARCH_ROOT": str(cfg.paths.log_dir),
@@ -368,6 +398,7 @@ def run_serve(cfg: DictConfig) -> None:
         "MAX_BODY_BYTES": str(cfg.max_body_bytes),
         "BODY_TIMEOUT_S": str(cfg.body_timeout_s),
         "CORS_ORIGINS": json.dumps(list(cfg.cors_origins)),
+        "EXPERIMENT": json.dumps(experiment),
     }
     for key, value in settings.items():  # workers are separate processes: they read their settings from here
         os.environ[f"HYBRIDREC_{key}"] = value

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hybridrec import __version__
 from hybridrec.api.genres import genre_names
 from hybridrec.api.limits import ClientRateLimit, ColdStartGate
-from hybridrec.api.routes import catalog, health, recommend
+from hybridrec.api.routes import catalog, experiment, health, recommend
 from hybridrec.api.schemas import ErrorResponse
 from hybridrec.api.settings import Settings, get_settings
 from hybridrec.errors import HybridRecError, InvalidInputError, UnknownIdError
@@ -69,6 +69,13 @@ def load_state(app: FastAPI, settings: Settings, engine=None) -> None:
     app.state.service = RecommendationService(app.state.engine, app.state.explainer)
     app.state.settings = settings
     app.state.cold_start = ColdStartGate(settings.cold_start_slots, settings.cold_start_wait_s)
+    app.state.experiment = None
+    if settings.experiment:  # an A/B experiment: variants, assignment, the event log
+        from hybridrec.ab.online import build_experiment
+
+        app.state.experiment = build_experiment(
+            settings.experiment, app.state.engine, app.state.explainer, settings
+        )
     engine = app.state.engine
     log.info(
         "serving bundle %s (%d users, %d items), explainer %s",
@@ -207,6 +214,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         load_state(app, settings, engine)
         yield
+        if app.state.experiment is not None:  # what is queued for the event log is written first
+            app.state.experiment.close()
 
     app = FastAPI(
         title="hybridrec",
@@ -240,7 +249,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
-    for router in (health.router, recommend.router, catalog.router):
+    for router in (health.router, recommend.router, catalog.router, experiment.router):
         app.include_router(router, prefix="/v1")
         app.include_router(router, include_in_schema=False)  # the unversioned paths: aliases of /v1
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)

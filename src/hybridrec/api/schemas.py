@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,6 +10,7 @@ MAX_TEXT = 2000  # the schema's bound; the service's own limit (settings.max_tex
 MAX_N = 100
 MAX_BATCH = 100  # users per batch request
 MAX_LIKED = 50  # films a new user may start from
+SESSION_ID = r"^[A-Za-z0-9_-]{1,128}$"  # a client's session: assigns cold-start requests to a variant
 
 
 def _integral(value):
@@ -131,6 +132,11 @@ class RecommendRequest(_Request):
         None, max_length=19, description="keep only films of these genres"
     )
     explain: bool = Field(False, description="add a one- or two-sentence reason per film")
+    session_id: str | None = Field(
+        None,
+        pattern=SESSION_ID,
+        description="the client's session: assigns a request without user_id to an experiment's variant",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -172,12 +178,20 @@ class RecommendedItem(BaseModel):
     genres: list[str]
     score: float | None = Field(..., description="predicted rating, on the model's scale")
     explanation: ExplanationOut | None = None
+    variant: str | None = Field(
+        None, description="the experiment's variant that put the film here (null: no experiment)"
+    )
 
 
 class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
     cold_start: bool
     explainer: str | None = Field(None, description="the explainer used, when explanations were asked for")
+    variant: str | None = Field(
+        None,
+        description="the experiment's variant that served the list ('<a>+<b>' when two are interleaved); "
+        "null when no experiment runs, or the request has neither user_id nor session_id",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -277,3 +291,77 @@ class ItemsPage(BaseModel):
     total: int = Field(..., description="films matching, over all pages")
     offset: int
     limit: int
+
+
+class VariantShare(BaseModel):
+    name: str
+    share: float = Field(..., description="the share of users (and sessions) assigned to it")
+
+
+class ExperimentResponse(BaseModel):
+    name: str | None = Field(None, description="null when no experiment runs")
+    variants: list[VariantShare] = Field(default_factory=list)
+    interleaving: bool = False
+
+
+class FeedbackRequest(_Request):
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="a known user")
+    session_id: str | None = Field(None, pattern=SESSION_ID, description="or a client's session")
+    item_id: int = Field(..., ge=1, le=2**31 - 1)
+    event: Literal["click", "watch", "rating", "dismiss"]
+    value: float | None = Field(
+        None, description="the stars of a rating (only for, and required by, 'rating')"
+    )
+    variant: str | None = Field(
+        None, max_length=64, description="the variant of the film, as the list gave it; null: the user's own"
+    )
+
+    @model_validator(mode="after")
+    def consistent(self):
+        if (self.user_id is None) == (self.session_id is None):
+            raise ValueError("give exactly one of user_id or session_id")
+        if (self.event == "rating") != (self.value is not None):
+            raise ValueError("value is required for a rating, and only for a rating")
+        return self
+
+    model_config = ConfigDict(
+        **_Request.model_config,
+        json_schema_extra={
+            "examples": [
+                {"user_id": 1, "item_id": 50, "event": "click", "variant": "default"},
+                {"session_id": "a1b2c3", "item_id": 50, "event": "rating", "value": 4},
+            ],
+            "allOf": [  # what the validator enforces, stated in the schema
+                {
+                    "oneOf": [
+                        {
+                            "required": ["user_id"],
+                            "properties": {"user_id": {"type": "integer"}, "session_id": {"type": "null"}},
+                        },
+                        {
+                            "required": ["session_id"],
+                            "properties": {"session_id": {"type": "string"}, "user_id": {"type": "null"}},
+                        },
+                    ]
+                },
+                {
+                    "oneOf": [
+                        {
+                            "required": ["value"],
+                            "properties": {"event": {"const": "rating"}, "value": {"type": "number"}},
+                        },
+                        {
+                            "properties": {
+                                "event": {"enum": ["click", "watch", "dismiss"]},
+                                "value": {"type": "null"},
+                            }
+                        },
+                    ]
+                },
+            ],
+        },
+    )
+
+
+class FeedbackResponse(BaseModel):
+    event_id: int = Field(..., description="the event's id in the log; it is committed when this answers")

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
     body_timeout_s: float = Field(10.0, gt=0, description="a body not in after this long gets 408")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins; empty: CORS off")
+    experiment: dict | None = Field(
+        None,
+        description="an A/B experiment (JSON in the environment): name, variants {name: {share, bundle, "
+        "lists}}, interleaving, event_log; None: none runs",
+    )
 
     @field_validator("rate_limit")
     @classmethod

@@ -43,12 +43,26 @@ def runs_table(runs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def load_fold_files(run: str | Path, name: str, folder: str = "") -> pd.DataFrame:
+    """Every fold's ``folds/<k>/<folder>/<name>`` of a run, one frame with a ``fold`` column."""
+    frames = []
+    for fold in sorted(Path(run, "folds").iterdir(), key=lambda p: (len(p.name), p.name)):
+        path = fold / folder / name
+        if path.is_file():
+            frames.append(pd.read_csv(path).assign(fold=int(fold.name)))
+    if not frames:
+        raise FileNotFoundError(f"no folds/<k>/{Path(folder, name)} in {run}")
+    return pd.concat(frames, ignore_index=True)
+
+
 def load_predictions(run: str | Path) -> pd.DataFrame:
     """Every fold's test predictions of a run, with a ``fold`` column."""
-    frames = []
-    for path in sorted(Path(run).glob("folds/*/test_predictions.csv")):
-        frames.append(pd.read_csv(path).assign(fold=int(path.parent.name)))
-    return pd.concat(frames, ignore_index=True)
+    return load_fold_files(run, "test_predictions.csv")
+
+
+def load_user_metrics(run: str | Path) -> pd.DataFrame:
+    """Every fold's list metrics per evaluated user (``ndcg@10`` …), with a ``fold`` column."""
+    return load_fold_files(run, "test_users.csv")
 
 
 def _rmse(frame: pd.DataFrame) -> float:
@@ -90,11 +104,8 @@ def by_segment(run: str | Path, prefix: str = "test", folder: str = "") -> pd.Da
     """RMSE and NDCG@10 of a CV run by how many fitting ratings a user had (``SEGMENTS``), pooled over
     its folds, from the files the run wrote (``<prefix>_predictions.csv``, ``<prefix>_users.csv`` in
     ``folds/<k>/<folder>``)."""
-    predictions, users = [], []
-    for fold in sorted(Path(run, "folds").iterdir()):
-        predictions.append(pd.read_csv(fold / folder / f"{prefix}_predictions.csv"))
-        users.append(pd.read_csv(fold / folder / f"{prefix}_users.csv"))
-    predictions, users = pd.concat(predictions), pd.concat(users)
+    predictions = load_fold_files(run, f"{prefix}_predictions.csv", folder)
+    users = load_fold_files(run, f"{prefix}_users.csv", folder)
     rows = []
     for low, high, label in SEGMENTS:
         rated = predictions[predictions[TRAIN_RATINGS_COL].between(low, high)]

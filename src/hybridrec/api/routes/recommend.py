@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hybridrec.ab.assignment import unit_key
 from hybridrec.api.genres import check_genres
 from hybridrec.api.schemas import (
     BatchRecommendRequest,
@@ -75,15 +76,35 @@ async def recommend(request: Request, body: RecommendRequest) -> RecommendRespon
     if body.liked_items is not None:
         ask["liked_items"] = [(liked.item_id, liked.rating) for liked in body.liked_items]
     query = RecommendQuery.of(ask)
+    experiment = getattr(request.app.state, "experiment", None)
+    unit = unit_key(body.user_id, body.session_id) if experiment is not None else None
+    if unit is None:  # no experiment, or nobody to assign: the served bundle, as always
+        listed = await _listed(request, service, query, body)
+        items = [RecommendedItem(**row) for row in listed.rows()]
+        return RecommendResponse(items=items, cold_start=listed.result.cold_start, explainer=listed.explainer)
+    lists = {
+        name: await _listed(request, experiment.services[name], query, body)
+        for name in experiment.variants_for(unit)
+    }
+    shown = experiment.show(unit, lists, body.n)
+    experiment.log_exposures(unit, shown)
+    items = [RecommendedItem(**row, variant=v) for row, v in zip(shown.rows, shown.variants, strict=True)]
+    return RecommendResponse(
+        items=items,
+        cold_start=shown.listed.result.cold_start,
+        explainer=shown.listed.explainer,
+        variant=shown.variant,
+    )
+
+
+async def _listed(request: Request, service, query: RecommendQuery, body: RecommendRequest):
+    """One service's list: a known user's inline, a text's embedding in a cold-start slot."""
     if body.user_id is not None and not body.explain:  # a lookup: no embedding, no explainer call
-        listed = service.recommend(query)
-    elif body.user_text is not None:  # a text to embed: one of the few cold-start slots
+        return service.recommend(query)
+    if body.user_text is not None:  # a text to embed: one of the few cold-start slots
         async with request.app.state.cold_start.slot():
-            listed = await run_in_threadpool(service.recommend, query)
-    else:
-        listed = await run_in_threadpool(service.recommend, query)
-    items = [RecommendedItem(**row) for row in listed.rows()]
-    return RecommendResponse(items=items, cold_start=listed.result.cold_start, explainer=listed.explainer)
+            return await run_in_threadpool(service.recommend, query)
+    return await run_in_threadpool(service.recommend, query)
 
 
 @router.post(
