@@ -219,6 +219,7 @@
   function readForm() {
     for (const id of ["user-id", "user-text", "n"]) $(id).removeAttribute("aria-invalid");
     showError("form-error", "");
+    showError("error", ""); // an earlier answer's error no longer stands
     const n = Number($("n").value);
     if (!Number.isInteger(n) || n < 1 || n > limits.maxN) {
       return invalid("n", `How many films: a whole number from 1 to ${limits.maxN}.`);
@@ -254,13 +255,13 @@
     const body = readForm();
     if (!body) return;
     busy(true);
-    showError("error", "");
     setStatus("status", "Finding films…");
     const profile = body.user_id !== undefined ? api(`/users/${body.user_id}`) : Promise.resolve(null);
     try {
       const [answer, user] = await Promise.all([api("/recommend", body), profile]);
       showProfile(user);
       showList(answer, body);
+      if ($("results").getBoundingClientRect().top > window.innerHeight) $("results").scrollIntoView(); // a phone
     } catch (err) {
       $("list").replaceChildren();
       $("experiment").hidden = true;
@@ -372,7 +373,7 @@
     try {
       const health = await api("/health");
       $("service").textContent =
-        `Serving model ${health.model || "?"} on ${health.n_users} users and ${health.n_items} films.`;
+        `Serving model ${(health.model || "?").split(".").pop()} on ${health.n_users} users and ${health.n_items} films.`;
       $("user-id-hint").textContent = `A whole number from 1; this model knows ${health.n_users} users.`;
     } catch (err) {
       $("service").textContent = err.message;
