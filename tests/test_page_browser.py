@@ -17,6 +17,9 @@ from conftest import REPO_ROOT
 from test_engine import SCIFI_TEXT
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+axe_playwright = pytest.importorskip(
+    "axe_playwright_python.sync_playwright", reason="axe-playwright-python is not installed (the dev extra)"
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).is_file():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -100,9 +103,7 @@ def shoot(page, name: str) -> Path:
 
 def axe_violations(page) -> list[str]:
     """axe-core's serious and critical violations of the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
+    results = axe_playwright.Axe().run(page)
     return [
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
         for v in results.response["violations"]
@@ -195,6 +196,19 @@ def test_the_service_down_is_a_readable_message(page):
     page.get_by_role("button", name="Recommend").click()
     expect(page.locator("#error")).to_contain_text("The service is not answering")
     shoot(page, "7-service-down")
+
+
+def test_a_slow_answer_shows_it_is_loading_and_an_empty_list_says_so(page):
+    held = []
+    page.route("**/recommend", lambda route: held.append(route))  # it waits until the test lets it through
+    page.get_by_role("button", name="Recommend").click()
+    expect(page.locator("#status")).to_have_text("Finding films…")
+    expect(page.get_by_role("button", name="Recommend")).to_be_disabled()
+    expect(page.locator("#results")).to_have_attribute("aria-busy", "true")
+    held[0].fulfill(json={"items": [], "cold_start": False, "explainer": None})
+    expect(page.locator("#status")).to_contain_text("No film to recommend")
+    expect(page.get_by_role("button", name="Recommend")).to_be_enabled()
+    expect(page.locator("#results")).to_have_attribute("aria-busy", "false")
 
 
 def test_a_film_opens_with_its_details_and_nearest_films(page):
