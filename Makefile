@@ -46,7 +46,7 @@ clean: ## remove caches and build leftovers (keeps .venv, data and outputs)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-serve: install ## serve the newest trained bundle on http://127.0.0.1:8000 (docs at /docs; ARGS="port=9000")
+serve: install ## serve the newest trained bundle on http://127.0.0.1:8000 (the web page at /, API docs at /docs; ARGS="port=9000")
 	$(BIN)/python serve.py $(ARGS)
 
 bench: install ## the training benchmark beside Surprise's SVD (installs the bench extra); benchmarks/results/train.md

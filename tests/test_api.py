@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+import numpy as np
 import pytest
 import schemathesis
 from conftest import REPO_ROOT
@@ -164,6 +165,9 @@ def test_users_and_items(client, engine):
     [
         ("get", "/users/99999", None, 404, "unknown user_id 99999"),
         ("get", "/items/99999", None, 404, "unknown item_id 99999"),
+        ("get", "/items/99999/similar", None, 404, "unknown item_id 99999"),
+        ("get", "/items/1/similar?n=0", None, 422, "greater than or equal to 1"),
+        ("get", "/items/1/similar?n=101", None, 422, "less than or equal to 100"),
         ("post", "/predict", {"user_id": 99999, "item_id": 1}, 404, "unknown user_id 99999"),
         ("post", "/predict", {"user_id": 1, "item_id": 99999}, 404, "unknown item_id 99999"),
         ("post", "/recommend", {"user_id": 99999}, 404, "unknown user_id 99999"),
@@ -224,6 +228,7 @@ def test_openapi_documents_every_endpoint_with_examples(client):
         "/recommend/batch",
         "/users/{user_id}",
         "/items/{item_id}",
+        "/items/{item_id}/similar",
         "/items",
         "/experiment",
         "/feedback",
@@ -278,6 +283,47 @@ def test_the_catalog_is_searched_and_paged(client, engine):
     assert client.get("/v1/items", params={"limit": 0}).status_code == 422
 
 
+def test_the_nearest_films_are_the_item_towers_nearest_without_the_film_itself(client, engine):
+    answer = client.get("/v1/items/3/similar", params={"n": 5}).json()
+    assert answer["item"] == client.get("/v1/items/3").json()
+    similar = answer["similar"]
+    assert len(similar) == 5 and 3 not in [s["item_id"] for s in similar]
+    vectors = engine.item_vectors()
+    cosines = vectors @ vectors[engine.item_position(3)]
+    cosines[engine.item_position(3)] = -np.inf
+    expected = engine.item_index.to_id(np.argsort(-cosines, kind="stable")[:5])
+    assert [s["item_id"] for s in similar] == expected.tolist()
+    assert [s["similarity"] for s in similar] == sorted((s["similarity"] for s in similar), reverse=True)
+    assert similar[0]["similarity"] == pytest.approx(cosines.max(), abs=1e-4)
+    everything = client.get("/items/3/similar", params={"n": 100}).json()["similar"]
+    assert len(everything) == engine.n_items - 1  # a list longer than the catalog: all of it
+
+
+def test_the_page_is_served_at_the_root_with_its_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<html lang="en">' in page.text and "/static/page.js" in page.text
+    assert (
+        client.get("/static/page.js")
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
+    )
+    assert client.get("/static/page.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/missing.js").status_code == 404
+    assert "/" not in client.get("/openapi.json").json()["paths"]  # the page is no API operation
+
+
+def test_the_spec_states_the_services_own_text_limit(api_settings):
+    short = api_settings.model_copy(update={"max_text_chars": 300})
+    with TestClient(create_app(short)) as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        assert schemas["RecommendRequest"]["properties"]["user_text"]["maxLength"] == 300
+        assert schemas["PredictRequest"]["properties"]["user_text"]["maxLength"] == 300
+        too_long = client.post("/v1/recommend", json={"user_text": "x" * 301})
+        assert too_long.status_code == 422 and "the limit is 300" in too_long.text
+
+
 def test_prometheus_metrics_scrape(client):
     client.get("/v1/health")
     metrics = client.get("/metrics")
@@ -295,7 +341,7 @@ def test_fuzzing_the_schema_finds_no_failure_of_any_check(api_settings):
     load_state(app, api_settings)  # schemathesis calls the app without running its lifespan
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 9
+    assert len(operations) == 10
     for operation, mode in [(op, mode) for op in operations for mode in GenerationMode]:
 
         @given(case=operation.as_strategy(mode))

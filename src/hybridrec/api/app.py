@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hybridrec import __version__
 from hybridrec.api.genres import genre_names
 from hybridrec.api.limits import ClientRateLimit, ColdStartGate
-from hybridrec.api.routes import catalog, experiment, health, recommend
+from hybridrec.api.routes import catalog, experiment, health, page, recommend
 from hybridrec.api.schemas import ErrorResponse
 from hybridrec.api.settings import Settings, get_settings
 from hybridrec.errors import HybridRecError, InvalidInputError, UnknownIdError
@@ -245,6 +245,9 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
                 for parameter in spec["paths"]["/v1/items"]["get"]["parameters"]:
                     if parameter["name"] == "genre":
                         parameter["schema"] = {"anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+                for model in ("PredictRequest", "RecommendRequest"):  # the service's limit may be lower
+                    text = schemas[model]["properties"]["user_text"]
+                    text["maxLength"] = min(text["maxLength"], engine.max_text_chars)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -253,6 +256,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         app.include_router(router, prefix="/v1")
         app.include_router(router, include_in_schema=False)  # the unversioned paths: aliases of /v1
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
+    app.include_router(page.router)  # the web page at / (its static files under /static)
+    app.mount("/static", page.static_files(), name="static")
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, err: UnknownIdError):

@@ -258,6 +258,17 @@ class ItemResponse(BaseModel):
     genres: list[str]
 
 
+class SimilarItem(ItemResponse):
+    similarity: float = Field(
+        ..., description="cosine of the two films in the item tower's space (shared genres without towers)"
+    )
+
+
+class SimilarItemsResponse(BaseModel):
+    item: ItemResponse
+    similar: list[SimilarItem] = Field(..., description="the nearest films, nearest first; the film left out")
+
+
 class ErrorResponse(BaseModel):
     detail: str | list
 

@@ -52,17 +52,6 @@ class Evidence:
         return asdict(self)
 
 
-def _item_similarities(engine: RecommendationEngine, item: int) -> np.ndarray:
-    """Cosine of the film to every film in the item tower's output space; shared genres otherwise."""
-    vectors = engine.item_vectors()
-    if vectors is not None:
-        return vectors @ vectors[item]
-    genres = engine.genre_matrix()
-    overlap = genres @ genres[item]
-    sizes = genres.sum(axis=1) + genres[item].sum() - overlap
-    return overlap / np.maximum(sizes, 1)
-
-
 def matched_phrases(text: str, genres: list[str], title: str) -> list[str]:
     """Phrases of ``text`` naming one of the film's genres, or a distinctive word of its title."""
     lowered = text.lower()
@@ -107,7 +96,7 @@ def collect_evidence(
         )
         if len(liked_ids):
             positions = engine.item_index.to_index(liked_ids)
-            similarity = _item_similarities(engine, engine.item_position(item_id))[positions]
+            similarity = engine.item_similarities(engine.item_position(item_id))[positions]
             order = np.lexsort((liked_ids, -liked_ratings, -similarity))[:max_anchors]
             for k in order:
                 anchor = engine.item_info(int(liked_ids[k]))

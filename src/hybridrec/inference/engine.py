@@ -101,6 +101,17 @@ class RecommendationEngine:
         """(n_items, n_genres) 0/1 matrix over the catalog's genres."""
         return np.stack([self._genre_masks[g] for g in self.genres], axis=1).astype(np.float64)
 
+    def item_similarities(self, position: int) -> np.ndarray:
+        """How alike the film at ``position`` is to every film: the cosine in the item tower's output
+        space, or the overlap of their genres (Jaccard) for models without towers; O(items x dim)."""
+        vectors = self.item_vectors()
+        if vectors is not None:
+            return np.asarray(vectors @ vectors[position], dtype=np.float64)
+        genres = self.genre_matrix()
+        overlap = genres @ genres[position]
+        sizes = genres.sum(axis=1) + genres[position].sum() - overlap
+        return overlap / np.maximum(sizes, 1)
+
     # --- validation ------------------------------------------------------------------------------
 
     def user_position(self, user_id) -> int:
@@ -238,6 +249,19 @@ class RecommendationEngine:
         rank[[i for i, _ in films]] = -np.inf  # seen
         top = self._top(rank, n, mask)
         return RecommendationList(self._describe(top, ratings[0][top], rank), True, user_text=text)
+
+    def similar_items(self, item_id, n: int = 10) -> list[dict]:
+        """The ``n`` films nearest to one film (itself left out), nearest first, each with its similarity."""
+        n = self._check_n(n)
+        position = self.item_position(item_id)
+        similarity = self.item_similarities(position)
+        similarity[position] = -np.inf
+        top = top_k(similarity[None, :], n)[0]
+        top = top[np.isfinite(similarity[top])]
+        return [
+            {**self.item_info(item_id), "similarity": round(float(similarity[i]), 4)}
+            for item_id, i in zip(self.item_index.to_id(top), top, strict=True)
+        ]
 
     def search_items(self, query: str | None = None, genre: str | None = None, year_from=None, year_to=None):
         """Catalog films whose title holds ``query`` (case-insensitive), of ``genre``, released

@@ -1,13 +1,22 @@
-"""GET /users/{id}, /items/{id} and /items (the catalog, searched and paged)."""
+"""GET /users/{id}, /items/{id}, /items/{id}/similar and /items (the catalog, searched and paged)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from hybridrec.api.genres import check_genres
-from hybridrec.api.schemas import ErrorResponse, ItemResponse, ItemsPage, UserResponse
+from hybridrec.api.schemas import (
+    MAX_N,
+    ErrorResponse,
+    ItemResponse,
+    ItemsPage,
+    SimilarItem,
+    SimilarItemsResponse,
+    UserResponse,
+)
 
 router = APIRouter(tags=["catalog"], responses={404: {"model": ErrorResponse, "description": "unknown id"}})
 
@@ -30,6 +39,24 @@ async def get_user(request: Request, user_id: UserId) -> UserResponse:
 )
 async def get_item(request: Request, item_id: ItemId) -> ItemResponse:
     return ItemResponse(**request.app.state.engine.item_info(item_id))
+
+
+@router.get(
+    "/items/{item_id}/similar",
+    response_model=SimilarItemsResponse,
+    operation_id="similar_items",
+    summary="The films nearest to a film, by the model's item vectors",
+)
+async def similar_items(
+    request: Request,
+    item_id: ItemId,
+    n: Annotated[int, Query(ge=1, le=MAX_N, description="how many films")] = 10,
+) -> SimilarItemsResponse:
+    engine = request.app.state.engine
+    item = ItemResponse(**engine.item_info(item_id))  # unknown ids: 404 before any work
+    # off the event loop: the first call computes the item tower's output for the whole catalog
+    nearest = await run_in_threadpool(engine.similar_items, item_id, n)
+    return SimilarItemsResponse(item=item, similar=[SimilarItem(**row) for row in nearest])
 
 
 @router.get(
