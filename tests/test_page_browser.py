@@ -9,11 +9,13 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+from test_ab import _experiment
 from test_engine import SCIFI_TEXT
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
@@ -50,12 +52,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(trained_bundle):
+@contextmanager
+def serving(settings: Settings):
     """uvicorn serving the app in a thread on a free loopback port; yields (base URL, app)."""
     import uvicorn
 
-    settings = Settings(bundle=str(trained_bundle), search_root="/nonexistent", rate_limit=None)
     app = create_app(settings)
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -65,9 +66,17 @@ def server(trained_bundle):
     while not uv.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    uv.should_exit = True
-    thread.join(timeout=20)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(trained_bundle):
+    with serving(Settings(bundle=str(trained_bundle), search_root="/nonexistent", rate_limit=None)) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +89,22 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    """A fresh page at desktop size on the served page; fails the test on any script error."""
+def open_page(browser, base_url: str):
+    """A fresh page at desktop size on the served page, its script errors collected."""
     context = browser.new_context(viewport=DESKTOP)
     opened = context.new_page()
     opened.errors = []
     opened.on("pageerror", lambda err: opened.errors.append(str(err)))
-    opened.goto(server[0] + "/")
+    opened.goto(base_url + "/")
     expect(opened.locator("#service")).to_contain_text("60 users")
     expect(opened.locator("#genre-list input").first).to_be_attached()  # the spec's bounds are in
+    return context, opened
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page at desktop size on the served page; fails the test on any script error."""
+    context, opened = open_page(browser, server[0])
     yield opened
     context.close()
     assert not opened.errors, opened.errors
@@ -329,54 +344,42 @@ def test_without_an_experiment_the_feedback_controls_stay_hidden(page):
     expect(page.get_by_role("button", name=re.compile("Watched it"))).to_have_count(0)
 
 
-EXPERIMENT = {
-    "name": "towers-vs-blend",
-    "variants": [{"name": "A", "share": 0.5}, {"name": "B", "share": 0.5}],
-    "interleaving": False,
-}
+def test_during_an_experiment_the_page_shows_the_variant_and_sends_feedback(
+    browser, trained_bundle, tmp_path
+):
+    """A service running an A/B experiment (the model against popularity lists): the page says which
+    variant answered; "watched it" and "not interested" reach the event log as feedback, from the
+    user's id, or for a new user from the session id the page keeps (sent with cold-start asks)."""
+    from hybridrec.ab.events import read_log
 
-
-def test_during_an_experiment_the_page_shows_the_variant_and_sends_feedback(page, server):
-    """Against the A/B contract: /experiment says one runs, each list carries its variant; "watched it"
-    and "not interested" post /feedback with the user's id, or the page's session id for a new user."""
-    if not any(getattr(route, "path", None) == "/experiment" for route in server[1].routes):
-        pytest.skip("the service has no /experiment yet (the A/B testing issue)")
-    sent, asked = [], []
-
-    def with_variant(route):
-        asked.append(route.request.post_data_json)
-        answer = route.fetch()
-        body = answer.json()
-        body["variant"] = "B"
-        body["items"] = [{**item, "variant": "B"} for item in body["items"]]
-        route.fulfill(response=answer, json=body)
-
-    def feedback(route):
-        sent.append(route.request.post_data_json)
-        route.fulfill(status=202, json={"event_id": len(sent)})
-
-    page.route("**/experiment", lambda route: route.fulfill(json=EXPERIMENT))
-    page.route("**/recommend", with_variant)
-    page.route("**/feedback", feedback)
-    page.reload()
-    expect(page.locator("#genre-list input").first).to_be_attached()
-
-    recommend_for_user(page, 2, n=3)
-    expect(page.locator("#experiment")).to_contain_text("variant B answered")
-    first = page.locator("#list > li").first
-    first.get_by_role("button", name=re.compile("^Watched it")).click()
-    expect(first.locator(".feedback [role=status]")).to_have_text("Thanks: noted as watched.")
-    item_id = sent[0]["item_id"]
-    assert sent[0] == {"user_id": 2, "item_id": item_id, "event": "watch", "variant": "B"}
-    shoot(page, "12-experiment")
-
-    describe(page, SCIFI_TEXT, n=3)
-    expect(page.locator("#status")).to_contain_text("cold start")
-    page.locator("#list > li").first.get_by_role("button", name=re.compile("^Not interested")).click()
-    expect(page.locator("#list > li").first.locator(".feedback [role=status]")).to_contain_text(
-        "not interested"
+    log = tmp_path / "events.sqlite3"
+    experiment = _experiment(log)  # the model against popularity lists, half the users each
+    settings = Settings(
+        bundle=str(trained_bundle), search_root="/nonexistent", rate_limit=None, experiment=experiment
     )
-    session = page.evaluate("sessionStorage.getItem('hybridrec.session_id')")
+    with serving(settings) as (url, _):
+        context, page = open_page(browser, url)
+        recommend_for_user(page, 2, n=3)
+        expect(page.locator("#experiment")).to_contain_text(
+            re.compile(r"variant (default|popularity) answered")
+        )
+        first = page.locator("#list > li").first
+        first.get_by_role("button", name=re.compile("^Watched it")).click()
+        expect(first.locator(".feedback [role=status]")).to_have_text("Thanks: noted as watched.")
+        shoot(page, "12-experiment")
+
+        describe(page, SCIFI_TEXT, n=3)
+        expect(page.locator("#status")).to_contain_text("cold start")
+        page.locator("#list > li").first.get_by_role("button", name=re.compile("^Not interested")).click()
+        expect(page.locator("#list > li").first.locator(".feedback [role=status]")).to_contain_text(
+            "not interested"
+        )
+        session = page.evaluate("sessionStorage.getItem('hybridrec.session_id')")
+        context.close()
+        assert not page.errors, page.errors
     assert re.fullmatch(r"[0-9a-f]{32}", session)
-    assert asked[-1]["session_id"] == session and "session_id" not in asked[0]  # cold start only
-    assert sent[1]["session_id"] == session and sent[1]["event"] == "dismiss" and "user_id" not in sent[1]
+    events, _ = read_log(log)
+    feedback = events[events["kind"] != "exposure"]
+    assert list(feedback["kind"]) == ["watch", "dismiss"]
+    assert list(feedback["unit"]) == ["user:2", f"session:{session}"]
+    assert set(events.loc[events["kind"] == "exposure", "unit"]) == {"user:2", f"session:{session}"}
