@@ -137,7 +137,8 @@ class FoldOutcome:
 
 
 def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
-    """Fit and evaluate the model and the baselines on one fold; write its predictions and history."""
+    """Fit and evaluate the model and the baselines on one fold; write its predictions (its history is
+    written as it trains)."""
     name = run_name(cfg)
     fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
     evaluated: dict[str, Evaluation] = {}
@@ -161,8 +162,6 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     if cfg.save_fold_bundles:  # a bundle of the fold's model, to evaluate again later (eval.py)
         save_fitted(fold_dir / "bundle", cfg, fitted, {"protocol": cfg.cv.protocol, "fold": fold})
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
-    if history is not None:
-        atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
     row = {
         "fold": fold,
         **fitted.test_metrics,

@@ -4,6 +4,7 @@ blend (fixed, or learned on data held out of the fold's training part)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 from hybridrec.tracking import close_loggers, run_tags
+from hybridrec.training.checkpoints import AtomicCheckpointIO, RandomState, last_checkpoint
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,9 @@ def fit_fold(
         cfg,
         model,
         datamodule,
-        lambda nets: HybridRecommender(nets, terms, nearest, blend),
+        functools.partial(
+            HybridRecommender, terms=terms, nearest=nearest, blend=blend
+        ),  # (picklable: ddp_spawn)
         blend,
         fold_dir,
         run_name,
@@ -114,13 +118,26 @@ def blend_weights(cfg: DictConfig, datamodule: MovieLensDataModule) -> BlendWeig
 
 
 def train_members(
-    cfg: DictConfig, model: L.LightningModule, datamodule, callbacks, loggers, root: Path, **trainer_args
+    cfg: DictConfig,
+    model: L.LightningModule,
+    datamodule,
+    callbacks,
+    loggers,
+    root: Path,
+    ckpt_path: Path | None = None,
+    **trainer_args,
 ):
-    """A trainer from ``cfg.trainer`` fitting ``model`` on the datamodule; returns the trainer."""
+    """A trainer from ``cfg.trainer`` fitting ``model`` on the datamodule (from ``ckpt_path``, a
+    checkpoint of an interrupted fit, when given); returns the trainer."""
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(root), **trainer_args
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(root),
+        plugins=[AtomicCheckpointIO()],
+        **trainer_args,
     )
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer
 
 
@@ -128,25 +145,25 @@ def _fit_lightning(
     cfg, model, datamodule, build, blend, fold_dir: Path, run_name, fold_name, evaluate, started
 ) -> FittedFold:
     fold_dir.mkdir(parents=True, exist_ok=True)
-    history = EpochHistory()
+    history = EpochHistory(fold_dir / "history.csv")
     validating = datamodule.has_validation
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     if validating:
-        callbacks += [RecommenderValidation(build, datamodule), history]
+        callbacks += [RecommenderValidation(build, datamodule), history, RandomState()]
         no_validation = {}
     else:  # the model trains for trainer.max_epochs and keeps its last weights
-        watching = [
-            c
-            for c in callbacks
-            if isinstance(c, L.pytorch.callbacks.ModelCheckpoint) or getattr(c, "monitor", None)
-        ]
+        watching = [c for c in callbacks if getattr(c, "monitor", None)]
         if watching:
             log.info("no validation carved: %s left out", ", ".join(type(c).__name__ for c in watching))
-        callbacks = [c for c in callbacks if c not in watching] + [history]
-        no_validation = {"limit_val_batches": 0, "enable_checkpointing": False}
-    checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
-    if checkpoint is not None:
-        checkpoint.dirpath = str(fold_dir / "checkpoints")
+        callbacks = [c for c in callbacks if c not in watching] + [history, RandomState()]
+        no_validation = {"limit_val_batches": 0}
+    checkpoints = [c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)]
+    if not checkpoints:
+        no_validation["enable_checkpointing"] = False
+    for saver in checkpoints:
+        saver.dirpath = str(fold_dir / "checkpoints")
+    checkpoint = next((c for c in checkpoints if c.monitor), None)  # the best epoch's weights
+    resume_from = last_checkpoint(fold_dir / "checkpoints")
     config = OmegaConf.to_container(cfg, resolve=True)
     loggers = [
         factory(save_dir=fold_dir, name=fold_name, group=run_name, run_tags=run_tags(cfg), config=config)
@@ -156,7 +173,9 @@ def _fit_lightning(
         if isinstance(logger, L.pytorch.loggers.WandbLogger):
             logger.experiment.define_metric(cfg.monitor.metric, summary=cfg.monitor.mode)
     try:
-        trainer = train_members(cfg, model, datamodule, callbacks, loggers, fold_dir, **no_validation)
+        trainer = train_members(
+            cfg, model, datamodule, callbacks, loggers, fold_dir, ckpt_path=resume_from, **no_validation
+        )
         best_epoch = None
         if checkpoint is not None and checkpoint.best_model_path:
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
@@ -169,9 +188,8 @@ def _fit_lightning(
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float)}
             for logger in loggers:
                 logger.log_metrics(numbers, step=trainer.global_step)
-        # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch
-        # bounds it, and without validation (no early stopping) it is max_epochs
-        epochs = trainer.current_epoch or (best_epoch if validating else trainer.max_epochs)
+        # under ddp_spawn the trainer in this process does not see the epoch count: the history does
+        epochs = trainer.current_epoch or len(history.frame())
         return FittedFold(
             recommender,
             datamodule,
