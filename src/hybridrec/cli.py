@@ -38,14 +38,9 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 
 @exits_cleanly
 def run_train(cfg: DictConfig) -> float:
-    """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
-    from hybridrec.data.datamodule import check_protocol
-    from hybridrec.data.dataset import DatasetSource, load_dataset
-    from hybridrec.data.profiles import ProfileConfig
-    from hybridrec.data.summary import data_summary
-    from hybridrec.embedders.factory import build_run_embedder
-    from hybridrec.evaluation.cross_validation import run_cross_validation
-    from hybridrec.tracking import log_cv_summary
+    """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a
+    bundle; a run killed before it finished is finished by the same command (``resume``)."""
+    from hybridrec.runs import open_run
     from hybridrec.training.checks import check_run_config
 
     check_values(
@@ -58,12 +53,30 @@ def run_train(cfg: DictConfig) -> float:
             "run_name": (str, None),
             "tags": list,
             "task_name": str,
+            "resume": (str, None),
         },
     )
     check_run_config(cfg)
-    if cfg.run_name is None:  # named once here: fold workers have no Hydra context to ask
-        with open_dict(cfg):
-            cfg.run_name = _run_name()
+    run = open_run(cfg, cfg.run_name or _run_name())  # a resumed run: its folder and name
+    try:
+        monitored = _train(cfg, run)
+        run.finish()
+    finally:
+        run.release()
+    return monitored
+
+
+def _train(cfg: DictConfig, run) -> float:
+    from hybridrec.data.datamodule import check_protocol
+    from hybridrec.data.dataset import DatasetSource, load_dataset
+    from hybridrec.data.profiles import ProfileConfig
+    from hybridrec.data.summary import data_summary
+    from hybridrec.embedders.factory import build_run_embedder
+    from hybridrec.evaluation.cross_validation import run_cross_validation
+    from hybridrec.tracking import log_cv_summary
+
+    with open_dict(cfg):  # named once here: fold workers have no Hydra context to ask
+        cfg.run_name = run.name
     embedder = build_run_embedder(cfg)
     data, profile = load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)
     check_protocol(data, cfg.cv.protocol, profile)  # before any fold is trained

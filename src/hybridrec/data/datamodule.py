@@ -136,7 +136,9 @@ class IndexBatches(Sampler):
         return torch.randperm(self.n, generator=generator)
 
     def __iter__(self):
-        return iter(torch.split(self._positions(), self.batch_size))
+        # drawn at the first batch, not when the iterator is made: a fit resumed from a checkpoint
+        # makes its iterator before it sets the epoch
+        yield from torch.split(self._positions(), self.batch_size)
 
     def __len__(self) -> int:
         return -(-len(self._positions()) // self.batch_size)

@@ -23,7 +23,7 @@ from hybridrec.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-LAST = "last.ckpt"  # ModelCheckpoint's name for the checkpoint of the last epoch (save_last)
+LAST = "last.ckpt"  # the checkpoint of the newest epoch (configs/callbacks: last_checkpoint)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -34,7 +34,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def _random_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The random states as tensors, numbers and tuples: what Lightning's weights-only loading reads."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state(legacy=True)
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -42,7 +48,8 @@ def _random_state() -> dict:
 
 def _set_random_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -77,7 +84,7 @@ def last_checkpoint(folder: Path) -> Path | None:
     if not path.is_file():
         return None
     try:
-        torch.load(path, map_location="cpu", weights_only=False)
+        torch.load(path, map_location="cpu", weights_only=True)  # as Lightning reads it
     except Exception as err:  # any failure to read it means it cannot be resumed from
         aside = path.with_name(f"{LAST}.unreadable")
         path.replace(aside)

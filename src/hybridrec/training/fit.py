@@ -23,7 +23,7 @@ from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 from hybridrec.tracking import close_loggers, run_tags
-from hybridrec.training.checkpoints import AtomicCheckpointIO, RandomState, last_checkpoint
+from hybridrec.training.checkpoints import LAST, AtomicCheckpointIO, RandomState, last_checkpoint
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,9 @@ def _fit_lightning(
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
             best_epoch = int(state.get("epoch", -1)) + 1
+        if trainer.is_global_zero:  # the fit is done: nothing left to resume
+            for saver in checkpoints:
+                Path(saver.dirpath, LAST).unlink(missing_ok=True)
         recommender = build(model.nets)
         seconds = time.perf_counter() - started
         metrics = evaluate(recommender, datamodule) if evaluate else None
