@@ -40,6 +40,7 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 def run_train(cfg: DictConfig) -> float:
     """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a
     bundle; a run killed before it finished is finished by the same command (``resume``)."""
+    from hybridrec.errors import ConfigError
     from hybridrec.runs import open_run
     from hybridrec.training.checks import check_run_config
 
@@ -57,6 +58,10 @@ def run_train(cfg: DictConfig) -> float:
         },
     )
     check_run_config(cfg)
+    if _in_sweep() and not cfg.data.get("val_fraction", 0) > 0:
+        raise ConfigError(
+            "a sweep chooses its setting on validation, never on the test folds: data.val_fraction must be > 0"
+        )
     run = open_run(cfg, cfg.run_name or _run_name())  # a resumed run: its folder and name
     try:
         monitored = _train(cfg, run)
@@ -143,6 +148,14 @@ def check_values(cfg: DictConfig, kinds: dict) -> None:
             raise InvalidInputError(f"{key} must be given ({key}=...)") from None
         if not any(_is(value, k) for k in allowed):
             raise InvalidInputError(f"{key} must be {' or '.join(names[k] for k in allowed)}, got {value!r}")
+
+
+def _in_sweep() -> bool:
+    """Whether this run is a job of a Hydra multirun (a sweep, an Optuna search)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _run_name() -> str:

@@ -278,6 +278,8 @@ class HybridRecModel(nn.Module):
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         if self.training and self.described_rate:
+            if self.describing.device != users.device:  # (made at attach, before the module moved to a GPU)
+                self.describing = torch.Generator(users.device).manual_seed(self.describing.initial_seed())
             chance = torch.rand(len(users), generator=self.describing, device=users.device)
             described = cold & (chance < self.described_rate)
             content = torch.where(described.unsqueeze(1), self.user_described[users], content)

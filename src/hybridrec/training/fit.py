@@ -4,6 +4,7 @@ blend (fixed, or learned on data held out of the fold's training part)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -184,6 +185,8 @@ def _fit_lightning(
         if trainer.is_global_zero:  # the fit is done: nothing left to resume
             for saver in checkpoints:
                 Path(saver.dirpath, LAST).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # (a folder left empty: no best epoch kept either)
+                    Path(saver.dirpath).rmdir()
         recommender = build(model.nets)
         seconds = time.perf_counter() - started
         metrics = evaluate(recommender, datamodule) if evaluate else None

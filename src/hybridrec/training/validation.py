@@ -4,6 +4,7 @@ logged metrics kept for the learning curves."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,7 +41,10 @@ class RecommenderValidation(L.Callback):
             return
         metrics = None
         if trainer.is_global_zero:
-            metrics = validation_metrics(self.build(pl_module.nets), self.datamodule)
+            nets = pl_module.nets
+            if pl_module.device.type != "cpu":  # the recommender (and its evidence terms) lives on the CPU
+                nets = copy.deepcopy(nets).cpu()
+            metrics = validation_metrics(self.build(nets), self.datamodule)
         if trainer.world_size > 1:
             metrics = trainer.strategy.broadcast(metrics, src=0)
         for key, value in metrics.items():
