@@ -77,9 +77,21 @@ def _embedder(cfg):
     return build_run_embedder(cfg)
 
 
-def _train(*overrides: str, data_dir: Path, multirun: bool = False) -> subprocess.CompletedProcess:
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+
+
+def _train(
+    *overrides: str, data_dir: Path, multirun: bool = False, launcher: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    """``train.py`` with ``overrides``, or every process of it started by ``launcher`` (torchrun)."""
     return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "train.py"), *(["-m"] if multirun else []), *TINY, *overrides],
+        [
+            *(launcher or [sys.executable]),
+            str(REPO_ROOT / "train.py"),
+            *(["-m"] if multirun else []),
+            *TINY,
+            *overrides,
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "HYBRIDREC_DATA_DIR": str(data_dir)},
@@ -91,12 +103,18 @@ def _train(*overrides: str, data_dir: Path, multirun: bool = False) -> subproces
 @pytest.mark.slow
 def test_ddp_cpu_gives_the_metrics_of_one_process(synthetic_data_dir, tmp_path):
     """``python train.py trainer=ddp_cpu cv=fold cv.fold=1``: two processes over gloo, the numbers of
-    one (within 1e-4), files written once (by rank 0)."""
+    one (within 1e-4), files written once (by rank 0); and the same two processes started by torchrun
+    (as srun starts them on a cluster: trainer=ddp_multinode), each running train.py whole."""
+    modes = {
+        "cpu": (["trainer=cpu"], None),
+        "ddp_cpu": (["trainer=ddp_cpu"], None),
+        "torchrun": (["trainer=ddp_cpu", "trainer.strategy=ddp"], TORCHRUN),
+    }
     summaries = {}
-    for trainer in ("cpu", "ddp_cpu"):
-        run = tmp_path / trainer
+    for mode, (trainer, launcher) in modes.items():
+        run = tmp_path / mode
         result = _train(
-            f"trainer={trainer}",
+            *trainer,
             "cv=fold",
             "cv.fold=1",
             "data.val_fraction=0.1",
@@ -104,17 +122,20 @@ def test_ddp_cpu_gives_the_metrics_of_one_process(synthetic_data_dir, tmp_path):
             *DETERMINISTIC,
             f"hydra.run.dir={run}",
             data_dir=synthetic_data_dir,
+            launcher=launcher,
         )
         assert result.returncode == 0, result.stderr[-2000:]
-        summaries[trainer] = json.loads((run / "cv_summary.json").read_text())
+        summaries[mode] = json.loads((run / "cv_summary.json").read_text())
         assert (run / "folds" / "1" / "history.csv").read_text().count("\n") == 4  # header + 3 epochs
-    one, two = summaries["cpu"], summaries["ddp_cpu"]
+        assert len(list(run.rglob("cv_summary.json"))) == 1
+    one = summaries["cpu"]
     metrics = [k for k in one if k.startswith(("test/", "val/")) and isinstance(one[k], float)]
     assert "val/rmse_mean" in metrics and "test/ndcg@10_mean" in metrics
-    for key in metrics:
-        if np.isfinite(one[key]):
-            assert two[key] == pytest.approx(one[key], abs=1e-4), key
-    assert one["folds"][0]["epochs"] == two["folds"][0]["epochs"] == 3
+    for mode in ("ddp_cpu", "torchrun"):
+        for key in metrics:
+            if np.isfinite(one[key]):
+                assert summaries[mode][key] == pytest.approx(one[key], abs=1e-4), (mode, key)
+        assert summaries[mode]["folds"][0]["epochs"] == one["folds"][0]["epochs"] == 3
 
 
 @pytest.mark.slow

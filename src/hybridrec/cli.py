@@ -43,6 +43,7 @@ def run_train(cfg: DictConfig) -> float:
     from hybridrec.errors import ConfigError
     from hybridrec.runs import open_run
     from hybridrec.training.checks import check_run_config
+    from hybridrec.training.processes import is_first_process, started_by_a_launcher
 
     check_values(
         cfg,
@@ -62,7 +63,10 @@ def run_train(cfg: DictConfig) -> float:
         raise ConfigError(
             "a sweep chooses its setting on validation, never on the test folds: data.val_fraction must be > 0"
         )
-    run = open_run(cfg, cfg.run_name or _run_name())  # a resumed run: its folder and name
+    # a resumed run: its folder and name (trainer=ddp_multinode: the first process holds the run)
+    run = open_run(
+        cfg, cfg.run_name or _run_name(), owner=is_first_process(), search=not started_by_a_launcher()
+    )
     try:
         monitored = _train(cfg, run)
         run.finish()
@@ -102,8 +106,10 @@ def _train(cfg: DictConfig, run) -> float:
         from hybridrec.training.final_fit import train_and_save_bundle
 
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
-        log.info("model bundle: %s", bundle_dir)
-    log_cv_summary(cfg, result.summary, result.plots, bundle_dir)
+        if bundle_dir is not None:
+            log.info("model bundle: %s", bundle_dir)
+    if result.summary:  # (the first process's; the others only trained)
+        log_cv_summary(cfg, result.summary, result.plots, bundle_dir)
     return result.monitor_mean
 
 

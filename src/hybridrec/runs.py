@@ -72,13 +72,16 @@ class Run:
     _handle: object
 
     def _write(self, state: str) -> None:
+        if self._handle is None:  # (not the run's owner)
+            return
         write_json(self.folder / RUN_FILE, {"key": self.key, "run_name": self.name, "state": state})
 
     def finish(self) -> None:
         self._write("done")
 
     def release(self) -> None:
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
 
 
 def _candidates(cfg: DictConfig) -> list[Path]:
@@ -88,12 +91,23 @@ def _candidates(cfg: DictConfig) -> list[Path]:
     return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def open_run(cfg: DictConfig, name: str) -> Run:
+def open_run(cfg: DictConfig, name: str, owner: bool = True, search: bool = True) -> Run:
     """The run to work in: ``cfg.resume`` (``auto``: the newest unfinished run of this config, if
     any; a folder: that run; null: none) or else the new folder ``cfg.paths.output_dir``, named
-    ``name``. A resumed run's folder and name are written into ``cfg``."""
+    ``name``. A resumed run's folder and name are written into ``cfg``.
+
+    Processes of one run started by srun or torchrun all run this: there is no ``search`` (each would
+    find its own; their folder is the one given, ``hydra.run.dir``), and only the first is the
+    ``owner``, which locks the run and writes its state.
+    """
     key, resume = run_key(cfg), cfg.get("resume")
     log.info("run key %s (the checksum of this config)", key)
+    if not owner:
+        return Run(
+            Path(resume if resume not in (None, AUTO) else cfg.paths.output_dir), key, name, False, None
+        )
+    if not search and resume == AUTO:
+        resume = None
     if resume not in (None, AUTO):
         folder = Path(resume).expanduser()
         state = _read(folder)

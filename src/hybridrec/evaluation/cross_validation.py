@@ -28,6 +28,7 @@ from hybridrec.runs import mark_finished, read_finished, run_key
 from hybridrec.tracking import run_name
 from hybridrec.training import fit_fold
 from hybridrec.training.final_fit import save_fitted
+from hybridrec.training.processes import is_first_process
 from hybridrec.training.validation import validation_metrics
 
 log = logging.getLogger(__name__)
@@ -171,11 +172,16 @@ class FoldOutcome:
         )
 
 
-def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
+def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome | None:
     """Fit and evaluate the model and the baselines on one fold; write its predictions (its history is
-    written as it trains)."""
+    written as it trains). A process other than the first (``trainer=ddp_multinode``) only trains."""
     name = run_name(cfg)
     fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
+    if not is_first_process():
+        fit_fold(
+            cfg, cfg.cv.protocol, fold, embedder, fold_dir, run_name=name, fold_name=f"{name}-fold{fold}"
+        )
+        return None
     evaluated: dict[str, Evaluation] = {}
 
     def evaluate(model, dm):
@@ -246,6 +252,8 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
         log.info("folds %s finished before: kept", sorted(finished))
     todo = [f for f in folds if f not in finished]
     trained = dict(zip(todo, map_folds(run_fold, cfg, todo, embedder) if todo else [], strict=True))
+    if not is_first_process():  # the first process evaluates and writes
+        return CVResult(summary={}, markdown="")
     outcomes = [finished.get(f) or trained[f] for f in folds]
     rows = [o.row for o in outcomes]
     baseline_rows: dict[str, list[dict]] = {}

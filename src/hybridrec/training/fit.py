@@ -25,6 +25,7 @@ from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 from hybridrec.tracking import close_loggers, run_tags
 from hybridrec.training.checkpoints import LAST, AtomicCheckpointIO, RandomState, last_checkpoint
+from hybridrec.training.processes import is_first_process
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -90,14 +91,15 @@ def fit_fold(
             model, datamodule, 0, None, validation_metrics(model, datamodule), seconds, test_metrics=metrics
         )
     blend = blend_weights(cfg, datamodule)
-    terms, nearest = fit_evidence(instantiate(cfg.evidence), blend, datamodule.context)
+    build = None  # the recommender of the members as they are: validation and evaluation, first process only
+    if is_first_process():  # the evidence terms, fitted once (ddp_spawn: pickled to the processes it starts)
+        terms, nearest = fit_evidence(instantiate(cfg.evidence), blend, datamodule.context)
+        build = functools.partial(HybridRecommender, terms=terms, nearest=nearest, blend=blend)
     return _fit_lightning(
         cfg,
         model,
         datamodule,
-        functools.partial(
-            HybridRecommender, terms=terms, nearest=nearest, blend=blend
-        ),  # (picklable: ddp_spawn)
+        build,
         blend,
         fold_dir,
         run_name,
@@ -182,6 +184,10 @@ def _fit_lightning(
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
             best_epoch = int(state.get("epoch", -1)) + 1
+        if not is_first_process():  # (a process started by srun or torchrun: it only trains)
+            return FittedFold(
+                model, datamodule, trainer.current_epoch, None, {}, time.perf_counter() - started
+            )
         if trainer.is_global_zero:  # the fit is done: nothing left to resume
             for saver in checkpoints:
                 Path(saver.dirpath, LAST).unlink(missing_ok=True)
