@@ -2,7 +2,7 @@
 and the per-epoch checkpoint that lets a killed run resume. On a synthetic 100K-format set, so it
 runs anywhere without the real data.
 
-    .venv/bin/python benchmarks/bench_scaling.py [--users 600 --items 900 --ratings 40000 --epochs 5]
+    .venv/bin/python benchmarks/bench_scaling.py [--users 300 --items 500 --ratings 15000 --epochs 3]
 
 Each mode is a whole ``train.py cv=fold`` process (start-up, data, training, evaluation), timed from
 outside; ``train`` is the fold's training as the run reports it. Writes benchmarks/results/scaling.{json,md}.
@@ -22,16 +22,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, write_results
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+# name: (overrides, launcher)
 MODES = {
-    "one process (trainer=cpu)": ["trainer=cpu"],
-    "one process, no per-epoch checkpoint": ["trainer=cpu", "callbacks.last_checkpoint=null"],
-    "2 CPU processes over gloo (trainer=ddp_cpu)": ["trainer=ddp_cpu"],
+    "one process (trainer=cpu)": (["trainer=cpu"], [sys.executable]),
+    "one process, no per-epoch checkpoint": (
+        ["trainer=cpu", "callbacks.last_checkpoint=null"],
+        [sys.executable],
+    ),
+    "2 CPU processes, ddp_spawn (trainer=ddp_cpu)": (["trainer=ddp_cpu"], [sys.executable]),
+    "2 CPU processes started by torchrun (as ddp_multinode)": (
+        ["trainer=ddp_cpu", "trainer.strategy=ddp"],
+        TORCHRUN,
+    ),
 }
 
 
-def run(overrides: list[str], data_dir: Path, run_dir: Path) -> dict:
+def run(overrides: list[str], launcher: list[str], data_dir: Path, run_dir: Path) -> dict:
     command = [
-        sys.executable,
+        *launcher,
         str(ROOT / "train.py"),
         "cv=fold",
         "embedder=hashing",  # the embedding is not what is measured (and is cached between modes)
@@ -63,10 +72,13 @@ def run(overrides: list[str], data_dir: Path, run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=600)
-    parser.add_argument("--items", type=int, default=900)
-    parser.add_argument("--ratings", type=int, default=40_000)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--items", type=int, default=500)
+    parser.add_argument("--ratings", type=int, default=15_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each mode, interleaved; the fastest kept"
+    )
     args = parser.parse_args()
     from hybridrec.data.synthetic import write_synthetic
 
@@ -75,12 +87,18 @@ def main() -> None:
         data_dir = Path(tmp)
         write_synthetic(data_dir, "ml-100k", args.users, args.items, args.ratings, seed=0)
         common = [f"trainer.max_epochs={args.epochs}", "data.val_fraction=0.05"]
-        for name, overrides in MODES.items():
-            rows[name] = run([*common, *overrides], data_dir, data_dir / "runs" / str(len(rows)))
-            print(name, rows[name], flush=True)
+        for repeat in range(args.repeats):  # (interleaved: a busy spell of a shared machine hits every mode)
+            for name, (overrides, launcher) in MODES.items():
+                row = run([*common, *overrides], launcher, data_dir, data_dir / "runs" / f"{name}-{repeat}")
+                print(name, row, flush=True)
+                if name not in rows or row["wall_s"] < rows[name]["wall_s"]:
+                    rows[name] = row
     size = f"{args.users} users, {args.items} films, {args.ratings:,} ratings (fold 1: 80 % train)"
     lines = [
         f"# One fold, {args.epochs} epochs, by mode: synthetic 100K-format set of {size}",
+        "",
+        f"The fastest of {args.repeats} interleaved runs of each mode. Training: the fold's fit as the run",
+        "reports it (evidence terms, processes started, epochs, validation).",
         "",
         "| mode | wall clock (process) | training | s / epoch | test RMSE | val RMSE |",
         "|---|---|---|---|---|---|",
@@ -93,7 +111,7 @@ def main() -> None:
     lines += [
         "",
         f"Command: `.venv/bin/python benchmarks/bench_scaling.py --users {args.users} --items {args.items} "
-        f"--ratings {args.ratings} --epochs {args.epochs}`",
+        f"--ratings {args.ratings} --epochs {args.epochs} --repeats {args.repeats}`",
     ]
     write_results("scaling", {"data": vars(args), "modes": rows}, "\n".join(lines))
 

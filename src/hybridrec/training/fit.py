@@ -150,7 +150,7 @@ def _fit_lightning(
     fold_dir.mkdir(parents=True, exist_ok=True)
     history = EpochHistory(fold_dir / "history.csv")
     validating = datamodule.has_validation
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # (null: off)
     if validating:
         callbacks += [RecommenderValidation(build, datamodule), history, RandomState()]
         no_validation = {}
