@@ -88,8 +88,8 @@ def main() -> None:
         write_synthetic(data_dir, "ml-100k", args.users, args.items, args.ratings, seed=0)
         common = [f"trainer.max_epochs={args.epochs}", "data.val_fraction=0.05"]
         for repeat in range(args.repeats):  # (interleaved: a busy spell of a shared machine hits every mode)
-            for name, (overrides, launcher) in MODES.items():
-                row = run([*common, *overrides], launcher, data_dir, data_dir / "runs" / f"{name}-{repeat}")
+            for mode, (name, (overrides, launcher)) in enumerate(MODES.items()):
+                row = run([*common, *overrides], launcher, data_dir, data_dir / "runs" / f"{mode}-{repeat}")
                 print(name, row, flush=True)
                 if name not in rows or row["wall_s"] < rows[name]["wall_s"]:
                     rows[name] = row

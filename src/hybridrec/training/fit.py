@@ -25,7 +25,7 @@ from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 from hybridrec.tracking import close_loggers, run_tags
 from hybridrec.training.checkpoints import LAST, AtomicCheckpointIO, RandomState, last_checkpoint
-from hybridrec.training.processes import is_first_process
+from hybridrec.training.processes import DiesWithParent, is_first_process
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -150,15 +150,17 @@ def _fit_lightning(
     fold_dir.mkdir(parents=True, exist_ok=True)
     history = EpochHistory(fold_dir / "history.csv")
     validating = datamodule.has_validation
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # (null: off)
+    callbacks = [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
+    ]  # (null: off)
     if validating:
-        callbacks += [RecommenderValidation(build, datamodule), history, RandomState()]
+        callbacks += [RecommenderValidation(build, datamodule), history, RandomState(), DiesWithParent()]
         no_validation = {}
     else:  # the model trains for trainer.max_epochs and keeps its last weights
         watching = [c for c in callbacks if getattr(c, "monitor", None)]
         if watching:
             log.info("no validation carved: %s left out", ", ".join(type(c).__name__ for c in watching))
-        callbacks = [c for c in callbacks if c not in watching] + [history, RandomState()]
+        callbacks = [c for c in callbacks if c not in watching] + [history, RandomState(), DiesWithParent()]
         no_validation = {"limit_val_batches": 0}
     checkpoints = [c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)]
     if not checkpoints:
