@@ -198,7 +198,7 @@ def test_a_sweep_without_validation_is_refused(synthetic_data_dir, tmp_path):
         data_dir=synthetic_data_dir,
         multirun=True,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a ConfigError
     assert "error: a sweep chooses its setting on validation" in result.stderr
     assert "Traceback" not in result.stderr
 
