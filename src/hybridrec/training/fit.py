@@ -150,17 +150,17 @@ def _fit_lightning(
     fold_dir.mkdir(parents=True, exist_ok=True)
     history = EpochHistory(fold_dir / "history.csv")
     validating = datamodule.has_validation
-    callbacks = [
-        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
-    ]  # (null: off)
+    configured = (cfg.get("callbacks") or {}).values()
+    callbacks = [instantiate(c) for c in configured if c is not None]  # (callbacks.<name>=null: off)
+    always = [history, RandomState(), DiesWithParent()]
     if validating:
-        callbacks += [RecommenderValidation(build, datamodule), history, RandomState(), DiesWithParent()]
+        callbacks += [RecommenderValidation(build, datamodule), *always]
         no_validation = {}
     else:  # the model trains for trainer.max_epochs and keeps its last weights
         watching = [c for c in callbacks if getattr(c, "monitor", None)]
         if watching:
             log.info("no validation carved: %s left out", ", ".join(type(c).__name__ for c in watching))
-        callbacks = [c for c in callbacks if c not in watching] + [history, RandomState(), DiesWithParent()]
+        callbacks = [c for c in callbacks if c not in watching] + always
         no_validation = {"limit_val_batches": 0}
     checkpoints = [c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)]
     if not checkpoints:
@@ -190,11 +190,10 @@ def _fit_lightning(
             return FittedFold(
                 model, datamodule, trainer.current_epoch, None, {}, time.perf_counter() - started
             )
-        if trainer.is_global_zero:  # the fit is done: nothing left to resume
-            for saver in checkpoints:
-                Path(saver.dirpath, LAST).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):  # (a folder left empty: no best epoch kept either)
-                    Path(saver.dirpath).rmdir()
+        for saver in checkpoints:  # the fit is done: nothing left to resume
+            Path(saver.dirpath, LAST).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # (a folder left empty: no best epoch kept either)
+                Path(saver.dirpath).rmdir()
         recommender = build(model.nets)
         seconds = time.perf_counter() - started
         metrics = evaluate(recommender, datamodule) if evaluate else None
