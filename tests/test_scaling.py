@@ -146,7 +146,7 @@ def test_a_multirun_of_ddp_spawn_jobs(synthetic_data_dir, tmp_path):
         "trainer=ddp_cpu",
         "cv=fold",
         "final_fit=false",
-        "trainer.max_epochs=1",
+        "trainer.max_epochs=2",  # (OneCycleLR needs more than 5 steps)
         "model.net.hidden=8,16",
         f"hydra.sweep.dir={tmp_path}",
         data_dir=synthetic_data_dir,
@@ -163,7 +163,7 @@ def test_submitit_local_runs_a_sweep_of_two_settings(synthetic_data_dir, tmp_pat
         "hydra/launcher=submitit_local",
         "cv=fold",
         "final_fit=false",
-        "trainer.max_epochs=1",
+        "trainer.max_epochs=2",  # (OneCycleLR needs more than 5 steps)
         "model.net.hidden=8,16",
         f"hydra.sweep.dir={tmp_path}",
         data_dir=synthetic_data_dir,
@@ -209,7 +209,7 @@ def test_an_optuna_search_of_two_trials(synthetic_data_dir, tmp_path):
         "hparams_search=hybrid_optuna",
         "hydra.sweeper.n_trials=2",
         "cv=fold",
-        "trainer.max_epochs=1",
+        "trainer.max_epochs=2",  # (OneCycleLR needs more than 5 steps)
         f"hydra.sweep.dir={tmp_path}",
         data_dir=synthetic_data_dir,
     )

@@ -236,6 +236,7 @@ class MovieLensDataModule(L.LightningDataModule):
         rest, cold = carve_validation(self.fit_ratings, holdout_users, self.seed, by_user=True)
         fit, warm = carve_validation(rest, holdout_fraction, self.seed)
         inner = copy.copy(self)
+        inner.embedder = self.embedder  # (copied through __getstate__, which leaves it out)
         inner.split = Split(
             f"{self.split.name}-held-out", self.fit_ratings, self.fit_ratings.iloc[:0], self.split.cold_users
         )
