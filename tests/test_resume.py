@@ -144,4 +144,6 @@ def test_a_run_killed_mid_fold_finishes_with_the_summary_of_a_run_never_killed(s
     [reference] = (tmp_path / "reference" / "train" / "runs").iterdir()
     resumed, whole = (json.loads((r / "cv_summary.json").read_text()) for r in (run, reference))
     assert _timeless(resumed) == _timeless(whole)
+    [attempt] = [f for f in (tmp_path / "outputs" / "train" / "runs").iterdir() if f != run]
+    assert (attempt / "cv_summary.json").read_text() == (run / "cv_summary.json").read_text()
     assert json.loads((run / "run.json").read_text())["state"] == "done"

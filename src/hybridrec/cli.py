@@ -63,6 +63,7 @@ def run_train(cfg: DictConfig) -> float:
         raise ConfigError(
             "a sweep chooses its setting on validation, never on the test folds: data.val_fraction must be > 0"
         )
+    attempt = Path(cfg.paths.output_dir)  # the folder Hydra made for this command
     # a resumed run: its folder and name (trainer=ddp_multinode: the first process holds the run)
     run = open_run(
         cfg, cfg.run_name or _run_name(), owner=is_first_process(), search=not started_by_a_launcher()
@@ -72,6 +73,12 @@ def run_train(cfg: DictConfig) -> float:
         run.finish()
     finally:
         run.release()
+    if run.folder.resolve() != attempt.resolve() and (run.folder / "cv_summary.json").is_file():
+        from hybridrec.io import write_text
+
+        for name in ("cv_summary.json", "cv_summary.md"):  # this command's folder shows what it finished
+            write_text(attempt / name, (run.folder / name).read_text())  # (and a sweep's table lists it)
+        log.info("finished the run in %s (its summary copied here)", run.folder)
     return monitored
 
 
