@@ -148,3 +148,25 @@ class Touch(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         Path(self.path).write_text("trained")
+
+
+class InterruptOnce(L.Callback):
+    """A training callback for tests: the first time a fit whose folder ends with ``folder`` ends
+    epoch ``epoch``, stop the process (SIGKILL when ``kill``, else an exception), before that
+    epoch's checkpoint is written; ``marker`` remembers that it happened, so the same config runs
+    through the second time."""
+
+    def __init__(self, marker: str, folder: str, epoch: int, kill: bool):
+        self.marker, self.folder, self.epoch, self.kill = Path(marker), folder, epoch, kill
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        here = Path(trainer.default_root_dir).as_posix().endswith(self.folder)
+        if not here or trainer.current_epoch + 1 != self.epoch or self.marker.exists():
+            return
+        self.marker.write_text("interrupted")
+        if self.kill:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError("interrupted by the test")

@@ -9,7 +9,7 @@ from conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "src" / "hybridrec"
 # stages in pipeline order; a module may import its own stage and earlier ones only
 STAGES = [
-    ("constants", "errors", "io", "config", "store", "gemini"),  # shared utilities
+    ("constants", "errors", "io", "config", "store", "gemini", "runs"),  # shared utilities
     ("data",),
     ("embedders",),
     ("metrics",),

@@ -168,10 +168,11 @@ def test_changing_test_ratings_changes_nothing_learned(
 
 
 def test_ddp_on_two_cpu_processes(compose_train, tmp_path):
-    """The ddp trainer config trains data-parallel over two CPU processes (gloo), without a GPU."""
-    cfg = compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.max_epochs=2")
+    """The ddp_cpu trainer config trains data-parallel over two CPU processes (gloo), without a GPU."""
+    cfg = compose_train("trainer=ddp_cpu", "trainer.max_epochs=2")
     fitted = fit_fold(cfg, "canonical", 1, _embedder(cfg), tmp_path / "fold", "run", "run-fold1")
     assert fitted.epochs == 2 and fitted.best_epoch is None  # the last weights came back from rank 0
+    assert list(fitted.history["epoch"]) == [1, 2]  # written by rank 0, read here
     predictions = fitted.model.predict(fitted.datamodule.test.users, fitted.datamodule.test.items)
     assert np.isfinite(predictions).all() and predictions.min() >= 1.0
 

@@ -38,15 +38,12 @@ def exits_cleanly(func: Callable[..., T]) -> Callable[..., T]:
 
 @exits_cleanly
 def run_train(cfg: DictConfig) -> float:
-    """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a bundle."""
-    from hybridrec.data.datamodule import check_protocol
-    from hybridrec.data.dataset import DatasetSource, load_dataset
-    from hybridrec.data.profiles import ProfileConfig
-    from hybridrec.data.summary import data_summary
-    from hybridrec.embedders.factory import build_run_embedder
-    from hybridrec.evaluation.cross_validation import run_cross_validation
-    from hybridrec.tracking import log_cv_summary
+    """Cross-validate the configured model, then (``final_fit``) train it on all ratings and save a
+    bundle; a run killed before it finished is finished by the same command (``resume``)."""
+    from hybridrec.errors import ConfigError
+    from hybridrec.runs import open_run
     from hybridrec.training.checks import check_run_config
+    from hybridrec.training.processes import is_first_process, started_by_a_launcher
 
     check_values(
         cfg,
@@ -58,12 +55,44 @@ def run_train(cfg: DictConfig) -> float:
             "run_name": (str, None),
             "tags": list,
             "task_name": str,
+            "resume": (str, None),
         },
     )
     check_run_config(cfg)
-    if cfg.run_name is None:  # named once here: fold workers have no Hydra context to ask
-        with open_dict(cfg):
-            cfg.run_name = _run_name()
+    if _in_sweep() and not cfg.data.get("val_fraction", 0) > 0:
+        raise ConfigError(
+            "a sweep chooses its setting on validation, never on the test folds: data.val_fraction must be > 0"
+        )
+    attempt = Path(cfg.paths.output_dir)  # the folder Hydra made for this command
+    # a resumed run: its folder and name (trainer=ddp_multinode: the first process holds the run)
+    run = open_run(
+        cfg, cfg.run_name or _run_name(), owner=is_first_process(), search=not started_by_a_launcher()
+    )
+    try:
+        monitored = _train(cfg, run)
+        run.finish()
+    finally:
+        run.release()
+    if run.folder.resolve() != attempt.resolve() and (run.folder / "cv_summary.json").is_file():
+        from hybridrec.io import write_text
+
+        for name in ("cv_summary.json", "cv_summary.md"):  # this command's folder shows what it finished
+            write_text(attempt / name, (run.folder / name).read_text())  # (and a sweep's table lists it)
+        log.info("finished the run in %s (its summary copied here)", run.folder)
+    return monitored
+
+
+def _train(cfg: DictConfig, run) -> float:
+    from hybridrec.data.datamodule import check_protocol
+    from hybridrec.data.dataset import DatasetSource, load_dataset
+    from hybridrec.data.profiles import ProfileConfig
+    from hybridrec.data.summary import data_summary
+    from hybridrec.embedders.factory import build_run_embedder
+    from hybridrec.evaluation.cross_validation import run_cross_validation
+    from hybridrec.tracking import log_cv_summary
+
+    with open_dict(cfg):  # named once here: fold workers have no Hydra context to ask
+        cfg.run_name = run.name
     embedder = build_run_embedder(cfg)
     data, profile = load_dataset(DatasetSource.from_config(cfg.data)), ProfileConfig(**cfg.data.profile)
     check_protocol(data, cfg.cv.protocol, profile)  # before any fold is trained
@@ -84,8 +113,10 @@ def run_train(cfg: DictConfig) -> float:
         from hybridrec.training.final_fit import train_and_save_bundle
 
         bundle_dir = train_and_save_bundle(cfg, embedder, result.summary)
-        log.info("model bundle: %s", bundle_dir)
-    log_cv_summary(cfg, result.summary, result.plots, bundle_dir)
+        if bundle_dir is not None:
+            log.info("model bundle: %s", bundle_dir)
+    if result.summary:  # (the first process's; the others only trained)
+        log_cv_summary(cfg, result.summary, result.plots, bundle_dir)
     return result.monitor_mean
 
 
@@ -130,6 +161,14 @@ def check_values(cfg: DictConfig, kinds: dict) -> None:
             raise InvalidInputError(f"{key} must be given ({key}=...)") from None
         if not any(_is(value, k) for k in allowed):
             raise InvalidInputError(f"{key} must be {' or '.join(names[k] for k in allowed)}, got {value!r}")
+
+
+def _in_sweep() -> bool:
+    """Whether this run is a job of a Hydra multirun (a sweep, an Optuna search)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _run_name() -> str:

@@ -4,7 +4,9 @@
 split (``split_seed`` draws the splits of the ratings: sets without folds of their own), carves a seeded validation split from the training part when ``val_fraction`` > 0 (else the
 whole training part is fitted) and builds the fold's context (profiles and embeddings from the
 fitting ratings only). Training batches are shuffled index
-batches from a seeded generator: the same seed gives the same batches, in one process or under DDP.
+batches from a seeded generator: the same seed gives the same batches, in one process or under DDP
+(where every process reads the whole batch and trains on its share of its users: see
+``HybridRecLitModule.training_step``).
 """
 
 from __future__ import annotations
@@ -106,9 +108,11 @@ class RatingsDataset(Dataset):
 class IndexBatches(Sampler):
     """Batches of positions: shuffled per epoch from ``seed`` (training) or in order (evaluation).
 
-    Under distributed training each process takes an interleaved share of the positions: equal
-    shares when training (so every process runs the same number of steps), all positions when
-    evaluating (metrics are synchronised across processes).
+    Under distributed training, training batches are the single process's, on every process (each
+    trains on its share of a batch's users, so the steps, their batches and their gradients are the
+    single process's); evaluation batches are an interleaved share of the positions, without the
+    padding of torch's DistributedSampler (no rating counted twice: metric states are summed over
+    processes).
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0):
@@ -125,15 +129,16 @@ class IndexBatches(Sampler):
         return 0, 1
 
     def _positions(self) -> torch.Tensor:
-        rank, world = self._world()
         if not self.shuffle:
+            rank, world = self._world()
             return torch.arange(rank, self.n, world)
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=generator)
-        return order[: self.n - self.n % world][rank::world] if world > 1 else order
+        return torch.randperm(self.n, generator=generator)
 
     def __iter__(self):
-        return iter(torch.split(self._positions(), self.batch_size))
+        # drawn at the first batch, not when the iterator is made: a fit resumed from a checkpoint
+        # makes its iterator before it sets the epoch
+        yield from torch.split(self._positions(), self.batch_size)
 
     def __len__(self) -> int:
         return -(-len(self._positions()) // self.batch_size)
@@ -175,6 +180,10 @@ class MovieLensDataModule(L.LightningDataModule):
         self.data: MovieLens | None = None
         self.split: Split | None = None
         self.context: FoldContext | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled for spawned DDP processes once set up: the embedder (a cache on disk, a model) stays here."""
+        return {**self.__dict__, "embedder": None}
 
     def prepare_data(self) -> None:
         self.source.ensure()
@@ -227,6 +236,7 @@ class MovieLensDataModule(L.LightningDataModule):
         rest, cold = carve_validation(self.fit_ratings, holdout_users, self.seed, by_user=True)
         fit, warm = carve_validation(rest, holdout_fraction, self.seed)
         inner = copy.copy(self)
+        inner.embedder = self.embedder  # (copied through __getstate__, which leaves it out)
         inner.split = Split(
             f"{self.split.name}-held-out", self.fit_ratings, self.fit_ratings.iloc[:0], self.split.cold_users
         )

@@ -24,15 +24,18 @@ from hybridrec.evaluation.report import markdown_table, summarize_folds, write_c
 from hybridrec.io import atomic_write
 from hybridrec.metrics import split_metrics
 from hybridrec.models.base import Recommender
+from hybridrec.runs import mark_finished, read_finished, run_key
 from hybridrec.tracking import run_name
 from hybridrec.training import fit_fold
 from hybridrec.training.final_fit import save_fitted
+from hybridrec.training.processes import is_first_process
 from hybridrec.training.validation import validation_metrics
 
 log = logging.getLogger(__name__)
 
 # validation metrics summarised over folds when validation is carved
 VALIDATION_KEYS = ("val/rmse", "val/mae", "val/ndcg@10", "val/recall@10")
+FOLD_DONE = "fold.json"  # written last in a fold's folder: what it found, and its files' checksums
 
 
 @dataclass
@@ -98,23 +101,34 @@ def evaluate_model(model: Recommender, dm: MovieLensDataModule, read_text: bool 
     return Evaluation(metrics, frame, per_user)
 
 
-def write_evaluation(evaluation: Evaluation, folder: Path, prefix: str = "test") -> None:
-    """``<prefix>_predictions.csv`` and (list metrics per user) ``<prefix>_users.csv`` in ``folder``."""
-    atomic_write(
-        folder / f"{prefix}_predictions.csv", lambda tmp: evaluation.predictions.to_csv(tmp, index=False)
-    )
+def write_evaluation(evaluation: Evaluation, folder: Path, prefix: str = "test") -> list[Path]:
+    """``<prefix>_predictions.csv`` and (list metrics per user) ``<prefix>_users.csv`` in ``folder``;
+    returns the files written."""
+    written = [
+        atomic_write(
+            folder / f"{prefix}_predictions.csv", lambda tmp: evaluation.predictions.to_csv(tmp, index=False)
+        )
+    ]
     if evaluation.per_user is not None:
-        atomic_write(folder / f"{prefix}_users.csv", lambda tmp: evaluation.per_user.to_csv(tmp, index=False))
+        written.append(
+            atomic_write(
+                folder / f"{prefix}_users.csv", lambda tmp: evaluation.per_user.to_csv(tmp, index=False)
+            )
+        )
+    return written
 
 
-def run_baselines(cfg: DictConfig, dm: MovieLensDataModule, fold: int, fold_dir: Path) -> dict[str, dict]:
-    """Fit and evaluate every baseline of the run on the fold; their files go to ``fold_dir/baselines``."""
+def run_baselines(
+    cfg: DictConfig, dm: MovieLensDataModule, fold: int, fold_dir: Path, files: list[Path]
+) -> dict[str, dict]:
+    """Fit and evaluate every baseline of the run on the fold; their files go to ``fold_dir/baselines``
+    (and their paths to ``files``)."""
     rows = {}
     for name, baseline_cfg in (cfg.get("baselines") or {}).items():
         started = time.perf_counter()
         model = instantiate(baseline_cfg)(context=dm.context).fit(dm.context)
         evaluation = evaluate_model(model, dm)
-        write_evaluation(evaluation, fold_dir / "baselines", name)
+        files += write_evaluation(evaluation, fold_dir / "baselines", name)
         metrics = evaluation.metrics
         rows[name] = {
             "fold": fold,
@@ -135,11 +149,39 @@ class FoldOutcome:
     history: pd.DataFrame | None  # per-epoch metrics (Lightning models)
     model_name: str
 
+    def save(self, fold_dir: Path, files: list[Path], key: str) -> None:
+        """Mark the fold finished by the run of config ``key``: its row, baselines and name, with the
+        checksums of its ``files``."""
+        payload = {"key": key, "row": self.row, "baselines": self.baselines, "model_name": self.model_name}
+        mark_finished(fold_dir / FOLD_DONE, payload, files)
 
-def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
-    """Fit and evaluate the model and the baselines on one fold; write its predictions and history."""
+    @classmethod
+    def load(cls, fold_dir: Path, key: str) -> FoldOutcome | None:
+        """The outcome of a fold that a run of config ``key`` finished before (a resumed run), when
+        its files are all there and whole."""
+        payload = read_finished(fold_dir / FOLD_DONE)
+        if payload is None or payload.get("key") != key:
+            return None
+        history = fold_dir / "history.csv"
+        return cls(
+            payload["row"],
+            payload["baselines"],
+            pd.read_csv(fold_dir / "test_predictions.csv"),
+            pd.read_csv(history) if history.is_file() else None,
+            payload["model_name"],
+        )
+
+
+def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome | None:
+    """Fit and evaluate the model and the baselines on one fold; write its predictions (its history is
+    written as it trains). A process other than the first (``trainer=ddp_multinode``) only trains."""
     name = run_name(cfg)
     fold_dir = Path(cfg.paths.output_dir) / "folds" / str(fold)
+    if not is_first_process():
+        fit_fold(
+            cfg, cfg.cv.protocol, fold, embedder, fold_dir, run_name=name, fold_name=f"{name}-fold{fold}"
+        )
+        return None
     evaluated: dict[str, Evaluation] = {}
 
     def evaluate(model, dm):
@@ -157,12 +199,12 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         evaluate=evaluate,
     )
     predictions = evaluated["test"].predictions
-    write_evaluation(evaluated["test"], fold_dir)
+    files = write_evaluation(evaluated["test"], fold_dir)
     if cfg.save_fold_bundles:  # a bundle of the fold's model, to evaluate again later (eval.py)
         save_fitted(fold_dir / "bundle", cfg, fitted, {"protocol": cfg.cv.protocol, "fold": fold})
     history = fitted.history if fitted.history is not None and not fitted.history.empty else None
     if history is not None:
-        atomic_write(fold_dir / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
+        files.append(fold_dir / "history.csv")
     row = {
         "fold": fold,
         **fitted.test_metrics,
@@ -173,7 +215,7 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
     }
     if fitted.blend is not None:
         row["blend"] = fitted.blend.as_dict()
-    baselines = run_baselines(cfg, fitted.datamodule, fold, fold_dir)
+    baselines = run_baselines(cfg, fitted.datamodule, fold, fold_dir, files)
     if fitted.datamodule.described is not None and fitted.model.reads_text:  # protocol C: the words' worth
         metrics = evaluate_model(fitted.model, fitted.datamodule, read_text=False).metrics
         baselines[f"{fitted.model.name}_demographics_only"] = {"fold": fold, **metrics}
@@ -189,7 +231,9 @@ def run_fold(cfg: DictConfig, fold: int, embedder) -> FoldOutcome:
         row["epochs"],
         row["train_seconds"],
     )
-    return FoldOutcome(row, baselines, predictions, history, fitted.model.name)
+    outcome = FoldOutcome(row, baselines, predictions, history, fitted.model.name)
+    outcome.save(fold_dir, files, run_key(cfg))
+    return outcome
 
 
 def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
@@ -199,7 +243,18 @@ def run_cross_validation(cfg: DictConfig, embedder) -> CVResult:
     name = run_name(cfg)
     folds = [int(f) for f in cfg.cv.folds]
     started = time.perf_counter()
-    outcomes = map_folds(run_fold, cfg, folds, embedder)
+    # a resumed run keeps the folds it finished (their files checked), and trains the others
+    key = run_key(cfg)
+    finished = {
+        f: o for f in folds if (o := FoldOutcome.load(output_dir / "folds" / str(f), key)) is not None
+    }
+    if finished:
+        log.info("folds %s finished before: kept", sorted(finished))
+    todo = [f for f in folds if f not in finished]
+    trained = dict(zip(todo, map_folds(run_fold, cfg, todo, embedder) if todo else [], strict=True))
+    if not is_first_process():  # the first process evaluates and writes
+        return CVResult(summary={}, markdown="")
+    outcomes = [finished.get(f) or trained[f] for f in folds]
     rows = [o.row for o in outcomes]
     baseline_rows: dict[str, list[dict]] = {}
     for outcome in outcomes:

@@ -23,6 +23,7 @@ from hybridrec.data.dataset import DatasetSource, load_dataset
 from hybridrec.embedders.cache import EmbedStats
 from hybridrec.embedders.factory import build_run_embedder
 from hybridrec.errors import ConfigError
+from hybridrec.training.processes import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def _logger_levels() -> dict[str, int]:
 
 def _start_worker(run_fold, resolved: dict, with_embedder: bool, records, levels: dict[str, int]) -> None:
     """A worker logs through the run's own handlers (its log file and console): its records go to
-    the parent process, with the parent's levels."""
+    the parent process, with the parent's levels. It dies with the run's process."""
+    die_with_parent()
     root = logging.getLogger()
     root.handlers = [QueueHandler(records)]
     for name, level in levels.items():

@@ -278,6 +278,8 @@ class HybridRecModel(nn.Module):
         cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         if self.training and self.described_rate:
+            if self.describing.device != users.device:  # (made at attach, before the module moved to a GPU)
+                self.describing = torch.Generator(users.device).manual_seed(self.describing.initial_seed())
             chance = torch.rand(len(users), generator=self.describing, device=users.device)
             described = cold & (chance < self.described_rate)
             content = torch.where(described.unsqueeze(1), self.user_described[users], content)
@@ -352,18 +354,23 @@ class HybridRecModel(nn.Module):
 
     # --- training --------------------------------------------------------------------------------
 
-    def training_losses(self, users, items, ratings, rank_min_rating: float = 4.0) -> dict[str, torch.Tensor]:
+    def training_losses(
+        self, users, items, ratings, rank_min_rating: float = 4.0, batch: tuple | None = None
+    ) -> dict[str, torch.Tensor]:
         """The rating mapping's loss on the batch and (with the ranking head) the softmax loss of its liked items.
 
         The batch's own ratings are removed from the histories the towers read, so every target is
-        predicted from the rest of the history, as at test time.
+        predicted from the rest of the history, as at test time. ``batch``: the (users, items) of the
+        whole batch when these pairs are one process's share of it (data-parallel training): all of
+        its ratings are hidden, and its films join a sampled softmax, as in one process.
         """
+        batch_users, batch_items = batch if batch is not None else (users, items)
         unique_users, user_pos = torch.unique(users, return_inverse=True)
-        hidden = self.histories.positions(users, items)
+        hidden = self.histories.positions(batch_users, batch_items)
         hidden = hidden[hidden >= 0]  # (pairs outside the fitting ratings are in no history)
         encoded_users = self.encode_users(unique_users, hidden=hidden)
         if self.ranking:  # the softmax's films: the whole catalog, or a sample of a large one
-            films, correction = self._softmax_films(items)
+            films, correction = self._softmax_films(batch_items)
             item_pos = torch.searchsorted(films, items)
         else:
             films, item_pos = torch.unique(items, return_inverse=True)

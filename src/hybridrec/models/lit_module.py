@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
+from torchmetrics import MeanSquaredError
 
 from hybridrec.data.context import FoldContext
 from hybridrec.metrics import TRAIN_LOSS, VAL_LOSS
@@ -43,23 +43,44 @@ class HybridRecLitModule(L.LightningModule):
         self.nets = build_members(net, context, members, ranking=rank_weight > 0)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.rank_weight, self.rank_min_rating, self.l2 = rank_weight, rank_min_rating, l2
+        self.val_mse = MeanSquaredError()
 
     def training_step(self, batch, batch_idx):
+        """The members' mean loss on the batch.
+
+        Under data-parallel training every process reads the whole batch (the single process's) and
+        trains on the ratings of its share of the users (so a user's softmax stays whole). Each loss
+        is a mean over the share, weighted by the share's part of the batch times the processes: the
+        gradients that DDP averages over the processes are then those of the whole batch.
+        """
         users, items, ratings = batch
+        world = self.trainer.world_size if self._trainer is not None else 1
+        whole, weight = None, {"rating": 1.0, "rank": 1.0}
+        if world > 1:
+            whole, mine = (users, items), users % world == self.global_rank
+            liked = ratings >= self.rank_min_rating
+            weight = {
+                "rating": world * mine.sum() / len(ratings),
+                "rank": world * (liked & mine).sum() / liked.sum().clamp_min(1),
+            }
+            users, items, ratings = users[mine], items[mine], ratings[mine]
+            if not len(ratings):  # no user of this batch is this process's: every gradient is 0
+                return sum(p.sum() for p in self.parameters()) * 0.0
         rating = rank = penalty = 0.0
         for net in self.nets:
-            losses = net.training_losses(users, items, ratings, self.rank_min_rating)
-            rating = rating + losses["rating"]
+            losses = net.training_losses(users, items, ratings, self.rank_min_rating, batch=whole)
+            rating = rating + losses["rating"] * weight["rating"]
             if self.rank_weight:
-                rank = rank + losses["rank"]
+                rank = rank + losses["rank"] * weight["rank"]
             if self.l2:
-                penalty = penalty + net.id_penalty(users, items)
+                penalty = penalty + net.id_penalty(users, items) * weight["rating"]
         k = len(self.nets)
         loss = (rating + self.rank_weight * rank + self.l2 * penalty) / k
+        logged = {"on_step": False, "on_epoch": True, "batch_size": len(batch[2]), "sync_dist": world > 1}
         if self.rank_weight:
-            self.log("train/rank_loss", rank / k, on_step=False, on_epoch=True, batch_size=len(ratings))
-        self.log("train/rating_loss", rating / k, on_step=False, on_epoch=True, batch_size=len(ratings))
-        self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ratings))
+            self.log("train/rank_loss", rank / k, **logged)
+        self.log("train/rating_loss", rating / k, **logged)
+        self.log(TRAIN_LOSS, loss, prog_bar=True, **logged)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -67,9 +88,8 @@ class HybridRecLitModule(L.LightningModule):
         validation metrics are the callback's)."""
         users, items, ratings = batch
         predicted = torch.stack([net(users, items) for net in self.nets]).mean(0)
-        self.log(
-            VAL_LOSS, F.mse_loss(predicted, ratings), on_step=False, on_epoch=True, batch_size=len(ratings)
-        )
+        self.val_mse.update(predicted, ratings)  # summed over processes at the epoch's end
+        self.log(VAL_LOSS, self.val_mse, on_step=False, on_epoch=True, batch_size=len(ratings))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

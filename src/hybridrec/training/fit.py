@@ -4,6 +4,8 @@ blend (fixed, or learned on data held out of the fold's training part)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +24,8 @@ from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.recommender import HybridRecommender, fit_evidence
 from hybridrec.tracking import close_loggers, run_tags
+from hybridrec.training.checkpoints import LAST, AtomicCheckpointIO, RandomState, last_checkpoint
+from hybridrec.training.processes import DiesWithParent, is_first_process
 from hybridrec.training.validation import EpochHistory, RecommenderValidation, validation_metrics
 
 log = logging.getLogger(__name__)
@@ -87,12 +91,15 @@ def fit_fold(
             model, datamodule, 0, None, validation_metrics(model, datamodule), seconds, test_metrics=metrics
         )
     blend = blend_weights(cfg, datamodule)
-    terms, nearest = fit_evidence(instantiate(cfg.evidence), blend, datamodule.context)
+    build = None  # the recommender of the members as they are: validation and evaluation, first process only
+    if is_first_process():  # the evidence terms, fitted once (ddp_spawn: pickled to the processes it starts)
+        terms, nearest = fit_evidence(instantiate(cfg.evidence), blend, datamodule.context)
+        build = functools.partial(HybridRecommender, terms=terms, nearest=nearest, blend=blend)
     return _fit_lightning(
         cfg,
         model,
         datamodule,
-        lambda nets: HybridRecommender(nets, terms, nearest, blend),
+        build,
         blend,
         fold_dir,
         run_name,
@@ -114,13 +121,26 @@ def blend_weights(cfg: DictConfig, datamodule: MovieLensDataModule) -> BlendWeig
 
 
 def train_members(
-    cfg: DictConfig, model: L.LightningModule, datamodule, callbacks, loggers, root: Path, **trainer_args
+    cfg: DictConfig,
+    model: L.LightningModule,
+    datamodule,
+    callbacks,
+    loggers,
+    root: Path,
+    ckpt_path: Path | None = None,
+    **trainer_args,
 ):
-    """A trainer from ``cfg.trainer`` fitting ``model`` on the datamodule; returns the trainer."""
+    """A trainer from ``cfg.trainer`` fitting ``model`` on the datamodule (from ``ckpt_path``, a
+    checkpoint of an interrupted fit, when given); returns the trainer."""
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(root), **trainer_args
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(root),
+        plugins=[AtomicCheckpointIO()],
+        **trainer_args,
     )
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer
 
 
@@ -128,25 +148,27 @@ def _fit_lightning(
     cfg, model, datamodule, build, blend, fold_dir: Path, run_name, fold_name, evaluate, started
 ) -> FittedFold:
     fold_dir.mkdir(parents=True, exist_ok=True)
-    history = EpochHistory()
+    history = EpochHistory(fold_dir / "history.csv")
     validating = datamodule.has_validation
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    configured = (cfg.get("callbacks") or {}).values()
+    callbacks = [instantiate(c) for c in configured if c is not None]  # (callbacks.<name>=null: off)
+    always = [history, RandomState(), DiesWithParent()]
     if validating:
-        callbacks += [RecommenderValidation(build, datamodule), history]
+        callbacks += [RecommenderValidation(build, datamodule), *always]
         no_validation = {}
     else:  # the model trains for trainer.max_epochs and keeps its last weights
-        watching = [
-            c
-            for c in callbacks
-            if isinstance(c, L.pytorch.callbacks.ModelCheckpoint) or getattr(c, "monitor", None)
-        ]
+        watching = [c for c in callbacks if getattr(c, "monitor", None)]
         if watching:
             log.info("no validation carved: %s left out", ", ".join(type(c).__name__ for c in watching))
-        callbacks = [c for c in callbacks if c not in watching] + [history]
-        no_validation = {"limit_val_batches": 0, "enable_checkpointing": False}
-    checkpoint = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
-    if checkpoint is not None:
-        checkpoint.dirpath = str(fold_dir / "checkpoints")
+        callbacks = [c for c in callbacks if c not in watching] + always
+        no_validation = {"limit_val_batches": 0}
+    checkpoints = [c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)]
+    if not checkpoints:
+        no_validation["enable_checkpointing"] = False
+    for saver in checkpoints:
+        saver.dirpath = str(fold_dir / "checkpoints")
+    checkpoint = next((c for c in checkpoints if c.monitor), None)  # the best epoch's weights
+    resume_from = last_checkpoint(fold_dir / "checkpoints")
     config = OmegaConf.to_container(cfg, resolve=True)
     loggers = [
         factory(save_dir=fold_dir, name=fold_name, group=run_name, run_tags=run_tags(cfg), config=config)
@@ -156,12 +178,22 @@ def _fit_lightning(
         if isinstance(logger, L.pytorch.loggers.WandbLogger):
             logger.experiment.define_metric(cfg.monitor.metric, summary=cfg.monitor.mode)
     try:
-        trainer = train_members(cfg, model, datamodule, callbacks, loggers, fold_dir, **no_validation)
+        trainer = train_members(
+            cfg, model, datamodule, callbacks, loggers, fold_dir, ckpt_path=resume_from, **no_validation
+        )
         best_epoch = None
         if checkpoint is not None and checkpoint.best_model_path:
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
             best_epoch = int(state.get("epoch", -1)) + 1
+        if not is_first_process():  # (a process started by srun or torchrun: it only trains)
+            return FittedFold(
+                model, datamodule, trainer.current_epoch, None, {}, time.perf_counter() - started
+            )
+        for saver in checkpoints:  # the fit is done: nothing left to resume
+            Path(saver.dirpath, LAST).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # (a folder left empty: no best epoch kept either)
+                Path(saver.dirpath).rmdir()
         recommender = build(model.nets)
         seconds = time.perf_counter() - started
         metrics = evaluate(recommender, datamodule) if evaluate else None
@@ -169,9 +201,8 @@ def _fit_lightning(
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float)}
             for logger in loggers:
                 logger.log_metrics(numbers, step=trainer.global_step)
-        # under ddp_spawn the trainer in this process does not see the epoch count: the best epoch
-        # bounds it, and without validation (no early stopping) it is max_epochs
-        epochs = trainer.current_epoch or (best_epoch if validating else trainer.max_epochs)
+        # under ddp_spawn the trainer in this process does not see the epoch count: the history does
+        epochs = trainer.current_epoch or len(history.frame())
         return FittedFold(
             recommender,
             datamodule,
