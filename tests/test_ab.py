@@ -155,6 +155,7 @@ def test_runs_of_other_folds_data_or_protocols_are_refused_in_one_line(tmp_path)
         compare_runs(a, other_data, 500, 0.95, 0.05, 0)
 
 
+@pytest.mark.slow  # a subprocess run: `make test-all`
 def test_compare_cli_on_real_runs(fold_run, synthetic_data_dir, tmp_path):
     """compare.py on two runs of the same seed: no difference; against popularity: the model
     better; against another protocol: one line, exit 2. Markdown, JSON and a plot are written."""
@@ -275,6 +276,7 @@ def test_the_event_log_keeps_everything_across_a_restart_and_flushes_exposures_o
     assert mode == "wal"
 
 
+@pytest.mark.slow  # a subprocess run: `make test-all`
 def test_a_killed_server_keeps_every_acknowledged_event(trained_bundle, tmp_path):
     """The server process is killed with SIGKILL while clients send feedback; every event it
     answered 202 for is in the log. Restarted on the same log, it goes on from there."""
@@ -536,6 +538,7 @@ def test_the_simulator_detects_a_weak_variant(fold_run, synthetic_data_dir, tmp_
     assert ctr["verdict"] == "popularity lower" and ctr["ci_high"] < 0
 
 
+@pytest.mark.slow  # a subprocess run: `make test-all`
 def test_the_simulator_refuses_a_bundle_of_every_rating(trained_bundle, synthetic_data_dir, tmp_path):
     result = run_module(
         "-m", "hybridrec.ab", "simulate", f"bundle={trained_bundle}", f"data_dir={synthetic_data_dir}"

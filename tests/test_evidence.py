@@ -426,7 +426,9 @@ def test_known_rows_are_rated_once_and_kept_within_their_bound():
     torch.testing.assert_close(rows(torch.tensor([1, 0])), predicted[[2, 0]])
     torch.testing.assert_close(rows(torch.tensor([0, 1])), predicted[[0, 2]])
     assert asked == [[2, 0]]
-    torch.testing.assert_close(rows(torch.tensor([3])), predicted[[5]])  # out goes position 0, the least recently used
+    torch.testing.assert_close(
+        rows(torch.tensor([3])), predicted[[5]]
+    )  # out goes position 0, the least recently used
     rows(torch.tensor([0, 1]))
     assert asked == [[2, 0], [5], [0]]
 

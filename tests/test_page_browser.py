@@ -18,6 +18,7 @@ from conftest import REPO_ROOT
 from test_ab import _experiment
 from test_engine import SCIFI_TEXT
 
+pytestmark = pytest.mark.slow  # a browser and a server per module: `make test-all` (CI runs them)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
 axe_playwright = pytest.importorskip(
     "axe_playwright_python.sync_playwright", reason="axe-playwright-python is not installed (the dev extra)"

@@ -190,6 +190,7 @@ def test_the_slurm_launcher_and_the_optuna_search_compose():
     assert cfg.monitor.metric.startswith("val/") and cfg.monitor.mode == "min"
 
 
+@pytest.mark.slow  # a subprocess run: `make test-all`
 def test_a_sweep_without_validation_is_refused(synthetic_data_dir, tmp_path):
     result = _train(
         "cv=fold",
