@@ -138,20 +138,25 @@ def test_ddp_cpu_gives_the_metrics_of_one_process(synthetic_data_dir, tmp_path):
         assert summaries[mode]["folds"][0]["epochs"] == one["folds"][0]["epochs"] == 3
 
 
-@pytest.mark.slow
-def test_a_multirun_of_ddp_spawn_jobs(synthetic_data_dir, tmp_path):
-    """Hydra multirun with a data-parallel trainer inside each job (ddp_spawn: the job's own process
-    starts and joins the training processes; Lightning issue 11300 is plain ddp re-running the script)."""
-    result = _train(
-        "trainer=ddp_cpu",
+def _sweep_two_widths(setting: str, data_dir, sweep_dir):
+    """``train.py -m`` over two tower widths, one fold of two epochs each, with ``setting``."""
+    return _train(
+        setting,
         "cv=fold",
         "final_fit=false",
         "trainer.max_epochs=2",  # (OneCycleLR needs more than 5 steps)
         "model.net.hidden=8,16",
-        f"hydra.sweep.dir={tmp_path}",
-        data_dir=synthetic_data_dir,
+        f"hydra.sweep.dir={sweep_dir}",
+        data_dir=data_dir,
         multirun=True,
     )
+
+
+@pytest.mark.slow
+def test_a_multirun_of_ddp_spawn_jobs(synthetic_data_dir, tmp_path):
+    """Hydra multirun with a data-parallel trainer inside each job (ddp_spawn: the job's own process
+    starts and joins the training processes; Lightning issue 11300 is plain ddp re-running the script)."""
+    result = _sweep_two_widths("trainer=ddp_cpu", synthetic_data_dir, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert all((tmp_path / job / "cv_summary.json").is_file() for job in "01")
 
@@ -159,16 +164,7 @@ def test_a_multirun_of_ddp_spawn_jobs(synthetic_data_dir, tmp_path):
 @pytest.mark.slow
 def test_submitit_local_runs_a_sweep_of_two_settings(synthetic_data_dir, tmp_path):
     """The launcher that ``hydra/launcher=slurm`` uses on a cluster, on this machine."""
-    result = _train(
-        "hydra/launcher=submitit_local",
-        "cv=fold",
-        "final_fit=false",
-        "trainer.max_epochs=2",  # (OneCycleLR needs more than 5 steps)
-        "model.net.hidden=8,16",
-        f"hydra.sweep.dir={tmp_path}",
-        data_dir=synthetic_data_dir,
-        multirun=True,
-    )
+    result = _sweep_two_widths("hydra/launcher=submitit_local", synthetic_data_dir, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / ".submitit").is_dir()  # each job went through submitit
     table = (tmp_path / "sweep_summary.md").read_text()

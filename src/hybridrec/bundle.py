@@ -29,7 +29,7 @@ from hybridrec.constants import ITEM_COL, USER_COL
 from hybridrec.data.context import FoldContext, Interactions, ProfileEmbeddings
 from hybridrec.data.movielens import DEMOGRAPHIC_COLUMNS, RatingScale
 from hybridrec.errors import HybridRecError
-from hybridrec.io import replace_folder, staging_folder, write_json
+from hybridrec.io import file_sha256, replace_folder, staging_folder, write_json
 from hybridrec.models.base import Recommender
 from hybridrec.models.blend import BlendWeights
 from hybridrec.models.ensemble import build_members
@@ -112,14 +112,6 @@ class Bundle:
         return self.manifest["bundle_id"]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_bundle(
     target: Path,
     cfg: DictConfig,
@@ -196,7 +188,7 @@ def save_bundle(
             "split": split or {"protocol": "all", "fold": 0},
             "metrics": metrics or {},
             "data_notice": DATA_NOTICE,
-            "files": {name: _sha256(tmp / name) for name in files},
+            "files": {name: file_sha256(tmp / name) for name in files},
         }
         manifest["checksum"] = _manifest_checksum(manifest)
         write_json(tmp / MANIFEST, manifest)
@@ -243,7 +235,7 @@ def verify_bundle(path: Path) -> dict:
         file = path / name
         if not file.is_file():
             raise BundleError(f"model bundle at {path} is incomplete: {name} is missing")
-        if _sha256(file) != expected:
+        if file_sha256(file) != expected:
             raise BundleError(f"model bundle at {path} is corrupt: {name} does not match its checksum")
     check_targets(OmegaConf.load(path / "config.yaml"), path)
     return manifest

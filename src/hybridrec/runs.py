@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hybridrec.errors import InvalidInputError
-from hybridrec.io import write_json
+from hybridrec.io import file_sha256, write_json
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +156,9 @@ def _resumed(cfg: DictConfig, folder: Path, key: str, state: dict, handle) -> Ru
     return Run(folder, key, state.get("run_name") or folder.name, True, handle)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def mark_finished(marker: Path, payload: dict, files: list[Path]) -> None:
     """Write ``marker`` (last, atomically): ``payload`` and the checksums of ``files`` (beside it)."""
-    sums = {os.path.relpath(f, marker.parent): _sha256(f) for f in files}
+    sums = {os.path.relpath(f, marker.parent): file_sha256(f) for f in files}
     write_json(marker, {"payload": payload, "files": sums})
 
 
@@ -174,7 +166,7 @@ def read_finished(marker: Path) -> dict | None:
     """``mark_finished``'s payload when the marker and every file it names are whole; else None."""
     try:
         record = json.loads(marker.read_text())
-        whole = all(_sha256(marker.parent / name) == sha for name, sha in record["files"].items())
+        whole = all(file_sha256(marker.parent / name) == sha for name, sha in record["files"].items())
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not whole:
