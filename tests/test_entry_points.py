@@ -75,6 +75,7 @@ def test_gemini_without_key_is_one_line_exit_2(synthetic_data_dir, tmp_path):
     ]
 
 
+@pytest.mark.slow  # subprocesses or worker processes: `make test-all`
 def test_a_gemini_outage_stops_training_with_one_line_exit_1(synthetic_data_dir, tmp_path, fake_gemini):
     fake_gemini.fail(503, times=100)
     env = {"HYBRIDREC_DATA_DIR": str(synthetic_data_dir), "HYBRIDREC_CACHE_DIR": str(tmp_path / "cache")}
@@ -152,6 +153,7 @@ def test_a_mistyped_setting_fails_at_once_with_one_line(tmp_path, override, mess
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # subprocesses or worker processes: `make test-all`
 def test_fold_workers_log_to_the_runs_log_file(synthetic_data_dir, tmp_path):
     """With folds in worker processes, their lines still reach the run's train.log, as do the data
     summary and the result table; workers show no progress bars of their own."""
@@ -175,6 +177,7 @@ def test_fold_workers_log_to_the_runs_log_file(synthetic_data_dir, tmp_path):
     assert "Epoch 0" not in result.stderr  # no bar from the workers
 
 
+@pytest.mark.slow  # subprocesses or worker processes: `make test-all`
 def test_eval_gives_a_fold_bundle_its_cross_validation_numbers(synthetic_data_dir, tmp_path):
     """eval.py reads a fold's bundle and the fold's test part again: the numbers of the CV run. A
     bundle of every rating is refused (its training held every test rating)."""

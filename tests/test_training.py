@@ -167,6 +167,7 @@ def test_changing_test_ratings_changes_nothing_learned(
     assert not np.array_equal(fitted[0].datamodule.test.ratings, fitted[1].datamodule.test.ratings)
 
 
+@pytest.mark.slow  # subprocesses or worker processes: `make test-all`
 def test_ddp_on_two_cpu_processes(compose_train, tmp_path):
     """The ddp_cpu trainer config trains data-parallel over two CPU processes (gloo), without a GPU."""
     cfg = compose_train("trainer=ddp_cpu", "trainer.max_epochs=2")
@@ -177,6 +178,7 @@ def test_ddp_on_two_cpu_processes(compose_train, tmp_path):
     assert np.isfinite(predictions).all() and predictions.min() >= 1.0
 
 
+@pytest.mark.slow  # subprocesses or worker processes: `make test-all`
 def test_folds_in_worker_processes_give_the_numbers_of_folds_one_after_another(compose_train, tmp_path):
     """fold_workers=2: every fold is seeded on its own, so where it runs changes nothing but rounding;
     rows, files and the embedding statistics come back as from one process, in fold order."""
