@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def synthetic_set(size: str) -> Path:
     root = DATA_ROOT / size
     if not (root / folder).is_dir():
         partial = DATA_ROOT / f"{size}.partial"
-        subprocess.run(["rm", "-rf", str(partial)], check=True)
+        shutil.rmtree(partial, ignore_errors=True)
         write_synthetic(partial, folder, users, films, ratings, seed=0)
         root.mkdir(parents=True, exist_ok=True)
         (partial / folder).rename(root / folder)
@@ -149,11 +149,10 @@ def measure(size: str, overrides: list[str]) -> dict:
         recommender = HybridRecommender(model.nets, terms, nearest, blend)
         parts["attach (what reads the trained towers)"] = time.perf_counter() - started
 
-        fitted = SimpleNamespace(model=recommender, datamodule=datamodule)
         bundle = save_bundle(
             Path(tmp) / "bundle",
             cfg,
-            fitted.model,
+            recommender,
             datamodule.context,
             datamodule.train_interactions,
             datamodule.data.items,
