@@ -144,6 +144,7 @@ def _model(context, ranking: bool = False, **kwargs):
         content_dim=context.embeddings.dim,
         rating_scale=context.rating_scale,
         ranking=ranking,
+        member=0,
     )
     model.attach(context)
     return model
@@ -318,8 +319,8 @@ def test_sampled_softmax_encodes_the_drawn_films_alone_and_trains_the_full_one(c
             return full.training_losses(*batch)["rank"].item()
 
     before = full_loss()
-    for _ in range(30):
-        loss = sampled.training_losses(*batch)["rank"]
+    for step in range(30):
+        loss = sampled.training_losses(*batch, step=step)["rank"]
         assert torch.isfinite(loss)
         optimizer.zero_grad()
         loss.backward()

@@ -33,8 +33,9 @@ def build_members(
             content_dim=content_dim,
             rating_scale=context.rating_scale,
             ranking=ranking,
+            member=member,
         )
-        for _ in range(members)
+        for member in range(members)
     )
     for member in nets:
         member.attach(context)

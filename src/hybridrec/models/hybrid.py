@@ -7,6 +7,9 @@ SVD++-style), weighted by the centred rating (``explicit``), or over the liked (
 (``liked``; still normalised by the whole history, so it also says what share was liked). Training
 ratings only.
 IDs are dropped at random during training so the same towers also work from text alone (cold start).
+Every random choice of training (dropout, dropped IDs and histories, new users, sampled films) is keyed
+noise (``hybridrec.models.noise``): a hash of the member, the step and what it falls on, so the processes
+of data-parallel training make the choices of one process.
 
 Two heads share the towers. The rating head maps the cosine of the rating halves of the two tower
 outputs (times a learned scale per user and per item, ``scales``: how far from its biases each one's
@@ -38,6 +41,7 @@ from hybridrec.data.context import FoldContext
 from hybridrec.data.movielens import RatingScale
 from hybridrec.models.history import RatingHistories
 from hybridrec.models.mappings import RatingMapping
+from hybridrec.models.noise import KeyedNoise
 from hybridrec.models.towers import Tower
 
 
@@ -71,8 +75,9 @@ class Encoded:
 class HybridRecModel(nn.Module):
     """The towers, their heads and the fold's frozen context (see the module docstring). Sized by
     ``n_users``, ``n_items`` and ``content_dim``; ``mapping`` is a RatingMapping or a factory of one
-    (a Hydra partial: each member gets its own, onto ``rating_scale``, the data set's); the rest is the
-    architecture (configs/model/hybrid.yaml)."""
+    (a Hydra partial: each member gets its own, onto ``rating_scale``, the data set's); ``member``, its
+    place among the members, keys its training noise; the rest is the architecture
+    (configs/model/hybrid.yaml)."""
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class HybridRecModel(nn.Module):
         mapping: RatingMapping | Callable[..., RatingMapping],
         rating_scale: RatingScale,
         *,
+        member: int,
         hidden: int,
         depth: int,
         out_dim: int,
@@ -133,6 +139,7 @@ class HybridRecModel(nn.Module):
         self.out_dim = out_dim
         self.mapping = mapping
         self.rating_scale = rating_scale
+        self.noise = KeyedNoise(torch.initial_seed(), member)
 
         in_dim = (content_dim if content else 0) + self.id_dim * (1 + len(self.bags))
         tower_out = out_dim * (2 if ranking else 1)
@@ -188,8 +195,6 @@ class HybridRecModel(nn.Module):
                 if context.embeddings.user_described is None:
                     raise ValueError("described_rate > 0 needs descriptions: set data.profile.described_told")
                 self.user_described = torch.from_numpy(context.embeddings.user_described).to(device)
-                # its own generator: whether a user reads their description leaves the main stream alone
-                self.describing = torch.Generator(device).manual_seed(torch.initial_seed() % 2**63)
         elif self.use_content:
             raise ValueError("this model reads content embeddings, but the context has none")
         fit = context.fit
@@ -214,10 +219,11 @@ class HybridRecModel(nn.Module):
 
     # --- towers ----------------------------------------------------------------------------------
 
-    def _drop(self, n: int, rate: float, device) -> torch.Tensor:
+    def _drop(self, stream: str, rows: torch.Tensor, rate: float) -> torch.Tensor:
+        """In training, True for a share ``rate`` of ``rows`` (entity ids), drawn per ``stream``."""
         if self.training and rate > 0:
-            return torch.rand(n, device=device) < rate
-        return torch.zeros(n, dtype=torch.bool, device=device)
+            return self.noise.below(stream, rows, rate)
+        return torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
 
     def _encode(self, side: str, rows, content, dropped, hidden=None) -> Encoded:
         """Tower outputs for entities ``rows`` (None: unknown entities described by ``content`` alone).
@@ -232,17 +238,28 @@ class HybridRecModel(nn.Module):
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
             collaborative.append((self.user_id if side == "user" else self.item_id)(ids))
+        kept = self._kept_history(side, hidden) if rows is not None and self.bags else None
         for bag in self.bags:
             if rows is None:
                 vector = content.new_zeros(n, self.id_dim)
             else:
                 table = (self.user_bags if side == "user" else self.item_bags)[bag]
-                vector = self._history(side, bag, table.weight, hidden).index_select(0, rows)
+                weights = getattr(self, f"{side}_{bag}")
+                weights = weights if kept is None else weights * kept
+                vector = self.histories.bag(side, weights, table.weight).index_select(0, rows)
             collaborative.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
         parts = ([content] if self.use_content else []) + (
             [torch.cat(collaborative, 1)] if collaborative else []
         )
-        out = (self.user_tower if side == "user" else self.item_tower)(*parts)
+        keys = rows if rows is not None else torch.arange(n, device=content.device)
+        tower = self.user_tower if side == "user" else self.item_tower
+
+        def drop(layer: int, shape) -> torch.Tensor:  # a tower's dropout: keyed by (entity, unit)
+            units = torch.arange(shape[1], device=keys.device)
+            rate = tower.net[layer].p
+            return self.noise.below(f"{side}-tower-{layer}", keys.unsqueeze(1) * shape[1] + units, rate)
+
+        out = tower(*parts, drop=drop)
         bias = (
             (self.user_bias if side == "user" else self.item_bias)(ids).squeeze(1)
             if self.use_biases
@@ -259,37 +276,37 @@ class HybridRecModel(nn.Module):
             )
         return encoded
 
-    def _history(self, side: str, bag: str, table: torch.Tensor, hidden=None) -> torch.Tensor:
-        """One bag's history vectors of all this side's entities (rows of ``table``: the other side's).
-        In training, each step sees a random part of every history (denoising), and ``hidden``, the
-        ratings being predicted (positions in the fitting ratings), are removed so no target is read
-        from a history."""
-        weights = getattr(self, f"{side}_{bag}")
+    def _kept_history(self, side: str, hidden=None) -> torch.Tensor | None:
+        """What each fitting rating counts for in this side's history bags (None: all of it). In
+        training, each step sees a random part of every history (denoising; the same part in every
+        bag), and ``hidden``, the ratings being predicted (positions in the fitting ratings), are
+        removed so no target is read from a history."""
+        kept = None
         if self.training and self.history_dropout > 0:
-            keep = torch.rand(len(weights), device=weights.device) >= self.history_dropout
-            weights = weights * keep / (1.0 - self.history_dropout)
+            positions = torch.arange(len(self.histories.user_key), device=self.user_known.device)
+            dropped = self.noise.below(f"history-{side}", positions, self.history_dropout)
+            kept = (~dropped).float() / (1.0 - self.history_dropout)
         if hidden is not None:
-            weights = weights.index_fill(0, hidden, 0.0)
-        return self.histories.bag(side, weights, table)
+            if kept is None:
+                kept = torch.ones(len(self.histories.user_key), device=self.user_known.device)
+            kept = kept.index_fill(0, hidden, 0.0)
+        return kept
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
         """Users without training ratings (and, in training, a random share) take the text-only path:
         their demographic profile, or in training (``described_rate``) their own words."""
-        cold = ~self.user_known[users] | self._drop(len(users), self.cold_start_rate, users.device)
+        cold = ~self.user_known[users] | self._drop("cold-start", users, self.cold_start_rate)
         content = torch.where(cold.unsqueeze(1), self.user_demographic[users], self.user_content[users])
         if self.training and self.described_rate:
-            if self.describing.device != users.device:  # (made at attach, before the module moved to a GPU)
-                self.describing = torch.Generator(users.device).manual_seed(self.describing.initial_seed())
-            chance = torch.rand(len(users), generator=self.describing, device=users.device)
-            described = cold & (chance < self.described_rate)
+            described = cold & self._drop("described", users, self.described_rate)
             content = torch.where(described.unsqueeze(1), self.user_described[users], content)
-        dropped = cold | self._drop(len(users), self.id_dropout, users.device)
+        dropped = cold | self._drop("user-id", users, self.id_dropout)
         encoded = self._encode("user", users, content, dropped, hidden)
         encoded.cold = cold
         return encoded
 
     def encode_items(self, items: torch.Tensor, hidden=None) -> Encoded:
-        dropped = ~self.item_known[items] | self._drop(len(items), self.id_dropout, items.device)
+        dropped = ~self.item_known[items] | self._drop("item-id", items, self.id_dropout)
         return self._encode("item", items, self.item_content[items], dropped, hidden)
 
     def encode_user_content(self, content: torch.Tensor) -> Encoded:
@@ -355,15 +372,23 @@ class HybridRecModel(nn.Module):
     # --- training --------------------------------------------------------------------------------
 
     def training_losses(
-        self, users, items, ratings, rank_min_rating: float = 4.0, batch: tuple | None = None
+        self,
+        users,
+        items,
+        ratings,
+        rank_min_rating: float = 4.0,
+        batch: tuple | None = None,
+        step: int = 0,
     ) -> dict[str, torch.Tensor]:
         """The rating mapping's loss on the batch and (with the ranking head) the softmax loss of its liked items.
 
         The batch's own ratings are removed from the histories the towers read, so every target is
         predicted from the rest of the history, as at test time. ``batch``: the (users, items) of the
         whole batch when these pairs are one process's share of it (data-parallel training): all of
-        its ratings are hidden, and its films join a sampled softmax, as in one process.
+        its ratings are hidden, and its films join a sampled softmax, as in one process. ``step``: the
+        optimiser step, which keys the training noise.
         """
+        self.noise.step = step
         batch_users, batch_items = batch if batch is not None else (users, items)
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         hidden = self.histories.positions(batch_users, batch_items)
@@ -405,7 +430,8 @@ class HybridRecModel(nn.Module):
         n = self.n_items
         if n <= self.full_softmax_items:
             return torch.arange(n, device=items.device), None
-        drawn = torch.randperm(n, device=items.device)[: self.sampled_negatives]
+        draw = torch.Generator().manual_seed(self.noise.salt("sampled-films") % 2**32)
+        drawn = torch.randperm(n, generator=draw)[: self.sampled_negatives].to(items.device)
         films = torch.unique(torch.cat([items, drawn]))
         correction = torch.where(torch.isin(films, items), 0.0, math.log(n / len(drawn)))
         return films, correction

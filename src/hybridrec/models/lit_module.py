@@ -68,7 +68,9 @@ class HybridRecLitModule(L.LightningModule):
                 return sum(p.sum() for p in self.parameters()) * 0.0
         rating = rank = penalty = 0.0
         for net in self.nets:
-            losses = net.training_losses(users, items, ratings, self.rank_min_rating, batch=whole)
+            losses = net.training_losses(
+                users, items, ratings, self.rank_min_rating, batch=whole, step=self.global_step
+            )
             rating = rating + losses["rating"] * weight["rating"]
             if self.rank_weight:
                 rank = rank + losses["rank"] * weight["rank"]

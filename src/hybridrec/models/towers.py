@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +17,8 @@ class Tower(nn.Module):
 
     The input comes in column blocks (``forward(*parts)``, ``in_dim`` columns together): the first
     layer reads each block with its own slice of the weights, so no gradient is computed for blocks
-    that need none (the frozen LLM embeddings, most of the columns)."""
+    that need none (the frozen LLM embeddings, most of the columns). Dropout in training takes its
+    masks from ``drop(layer, shape) -> bool mask`` when given (keyed noise: ``hybridrec.models.noise``)."""
 
     def __init__(
         self,
@@ -39,11 +42,17 @@ class Tower(nn.Module):
         layers.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        first, rest = self.net[0], self.net[1:]
+    def forward(self, *parts: torch.Tensor, drop: Callable | None = None) -> torch.Tensor:
+        first = self.net[0]
         out, start = None, 0
         for part in parts:
             end = start + part.shape[1]
             term = F.linear(part, first.weight[:, start:end])
             out, start = (term if out is None else out + term), end
-        return rest(out + first.bias)
+        out = out + first.bias
+        for position, layer in enumerate(self.net[1:], start=1):
+            if isinstance(layer, nn.Dropout) and drop is not None and self.training and layer.p > 0:
+                out = out.masked_fill(drop(position, out.shape), 0.0) * (1.0 / (1.0 - layer.p))
+            else:
+                out = layer(out)
+        return out
