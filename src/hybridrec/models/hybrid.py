@@ -42,6 +42,7 @@ from hybridrec.data.movielens import RatingScale
 from hybridrec.models.history import RatingHistories
 from hybridrec.models.mappings import RatingMapping
 from hybridrec.models.noise import KeyedNoise
+from hybridrec.models.softmax import liked_films_loss
 from hybridrec.models.towers import Tower
 
 
@@ -404,16 +405,20 @@ class HybridRecModel(nn.Module):
         losses = {"rating": self.mapping.loss(*pairs, ratings)}
         if self.ranking:
             liked = ratings >= rank_min_rating
-            if liked.any():
-                logits = self.rank_all(encoded_users, encoded_items)
+            if liked.any():  # the softmax of the users who liked a film of the batch
+                rows, liked_row = torch.unique(user_pos[liked], return_inverse=True)
+                logits = self.rank_all(encoded_users[rows], encoded_items)
                 if correction is not None:
                     logits = logits + correction
                 # the rest of each user's history is known, not to be predicted: out of the softmax
-                hide = self.histories.rated(unique_users, films)
-                hide[user_pos, item_pos] = False
-                # (in place: the product keeps its inputs for its gradient, not its output)
-                log_probs = F.log_softmax(logits.masked_fill_(hide, float("-inf")), dim=1)
-                losses["rank"] = -log_probs[user_pos[liked], item_pos[liked]].mean()
+                hide = self.histories.rated(unique_users[rows], films)
+                row_of = torch.full_like(unique_users, -1).index_copy_(
+                    0, rows, torch.arange(len(rows), device=rows.device)
+                )
+                pair_row = row_of[user_pos]
+                in_rows = pair_row >= 0
+                hide[pair_row[in_rows], item_pos[in_rows]] = False
+                losses["rank"] = liked_films_loss(logits, hide, liked_row, item_pos[liked])
             else:
                 losses["rank"] = ratings.new_zeros(())
         return losses
