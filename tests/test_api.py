@@ -181,6 +181,8 @@ def test_users_and_items(client, engine):
         ),
         ("post", "/recommend", {"user_text": ""}, 422, "at least 1 character"),
         ("post", "/recommend", {"user_text": "   "}, 422, "user_text is empty"),
+        # white space to Python (a separator, an ideographic space): refused as the spec's pattern says
+        ("post", "/predict", {"user_text": "\u001d\u3000", "item_id": 1}, 422, "user_text is empty"),
         ("post", "/recommend", {"user_text": "x" * 2001}, 422, "at most 2000 characters"),
         ("post", "/recommend", {"user_id": 1, "n": 0}, 422, "greater than or equal to 1"),
         ("post", "/recommend", {"user_id": 1, "n": 101}, 422, "less than or equal to 100"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_TEXT = 2000  # the schema's bound; the service's own limit (settings.max_text_chars) may be lower
 MAX_N = 100
@@ -64,15 +64,30 @@ def _user_id():
     return Field(None, ge=1, le=2**31 - 1, description="a known user")
 
 
+def _not_blank(text: str | None) -> str | None:
+    if text is not None and not text.strip():
+        raise ValueError("user_text is empty")
+    return text
+
+
+# a text holding nothing but white space (Python's: Unicode's and the separators U+001C-U+001F) is
+# refused with a readable message; the spec says so with a pattern
+UserText = Annotated[str | None, AfterValidator(_not_blank)]
+
+
 def _user_text():
     return Field(
-        None, min_length=1, max_length=MAX_TEXT, description="or a new user described in words (cold start)"
+        None,
+        min_length=1,
+        max_length=MAX_TEXT,
+        json_schema_extra={"pattern": r"[^\s\x1c-\x1f]"},
+        description="or a new user described in words (cold start)",
     )
 
 
 class PredictRequest(_Request):
     user_id: int | None = _user_id()
-    user_text: str | None = _user_text()
+    user_text: UserText = _user_text()
     item_id: int = Field(..., ge=1, le=2**31 - 1)
 
     @model_validator(mode="before")
@@ -122,7 +137,7 @@ class LikedItem(_Request):
 
 class RecommendRequest(_Request):
     user_id: int | None = _user_id()
-    user_text: str | None = _user_text()
+    user_text: UserText = _user_text()
     liked_items: list[LikedItem] | None = Field(
         None, min_length=1, max_length=MAX_LIKED, description="or a new user known by films they rated"
     )
