@@ -112,6 +112,7 @@ def test_bad_inputs_give_clear_errors(engine, call, error, message):
         call(engine)
 
 
+@pytest.mark.slow  # subprocesses (15-37 s): CI runs it after `make test`
 def test_predict_cli_json_and_errors(trained_bundle, tmp_path):
     ok = run_cli("predict.py", f"bundle={trained_bundle}", "user_id=1", "format=json")
     assert ok.returncode == 0, ok.stderr

@@ -52,6 +52,7 @@ def test_missing_data_without_download_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # subprocesses (15-37 s): CI runs it after `make test`
 def test_train_precomputes_embeddings_once(synthetic_data_dir, tmp_path):
     from conftest import TINY
 
@@ -93,6 +94,7 @@ def test_a_gemini_outage_stops_training_with_one_line_exit_1(synthetic_data_dir,
     assert len(errors) == 1 and "Gemini embeddings failed (within a budget of 1s): HTTP 503" in errors[0]
 
 
+@pytest.mark.slow  # subprocesses (15-37 s): CI runs it after `make test`
 def test_multirun_writes_a_table_of_settings(synthetic_data_dir, tmp_path):
     from conftest import TINY
 
