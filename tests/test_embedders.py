@@ -194,6 +194,26 @@ def test_precompute_rows_follow_the_index_order(movielens):
     assert np.array_equal(embeddings.item[5], HashingEmbedder(dim=32).embed([texts[item_id]])[0])
 
 
+def test_a_genre_is_read_by_its_name_and_its_glossary_phrases(movielens):
+    """A genre with glossary phrases is read one third by the unit vector of "<genre> films", two
+    thirds by the mean of its phrases' unit vectors; a genre without any is its name's unit vector."""
+    from hybridrec.embedders.base import l2_normalize
+
+    embedder = HashingEmbedder(dim=32)
+    glosses = {"Horror": ["scary films about monsters", "haunted houses and slashers"]}
+    embeddings = embed_profiles(
+        movielens, canonical_fold(movielens, 1).train, embedder, ProfileConfig(), glosses
+    )
+    names = list(embeddings.genre_names)
+    name, *phrases = l2_normalize(embedder.embed(["Horror films", *glosses["Horror"]]))
+    horror = (name + 2 * np.mean(phrases, axis=0)) / 3
+    np.testing.assert_allclose(embeddings.genres[names.index("Horror")], horror, atol=1e-6)
+    other = next(g for g in names if g != "Horror")
+    np.testing.assert_allclose(
+        embeddings.genres[names.index(other)], l2_normalize(embedder.embed([f"{other} films"]))[0], atol=1e-6
+    )
+
+
 # --- static: MiniLM distilled into token vectors ----------------------------------------------------
 
 

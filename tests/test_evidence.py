@@ -309,7 +309,7 @@ def test_nearest_known_users_by_text_cosine(cold_context):
     known = np.flatnonzero(cold_context.user_known)
     np.testing.assert_array_equal(finder.known.numpy(), known)
     texts = cold_context.embeddings.user_demographic[~cold_context.user_known][:3]
-    found = finder.find(TextQuery.from_vectors(texts))
+    found = finder.find(TextQuery.from_profiles(texts))
     for row, text in enumerate(texts):
         nearest, weights = _cosine_neighbours(cold_context.embeddings.user_demographic, known, text, 5)
         assert set(found.neighbours[row].tolist()) == set(nearest.tolist())
@@ -325,7 +325,7 @@ def _neighbours_of(cold_context, k: int = 4) -> tuple[TextUsers, np.ndarray]:
     found = [_cosine_neighbours(cold_context.embeddings.user_demographic, known, t, k) for t in texts]
     neighbours = torch.tensor(np.stack([n for n, _ in found]))
     weights = torch.tensor(np.stack([w for _, w in found]), dtype=torch.float32)
-    return TextUsers(TextQuery.from_vectors(texts), neighbours, weights), known
+    return TextUsers(TextQuery.from_profiles(texts), neighbours, weights), known
 
 
 def test_text_neighbours_sum_the_nearest_users_films_damped_by_their_activity(cold_context):
@@ -398,7 +398,7 @@ def test_cold_neighbour_ratings_average_the_nearest_users_predicted_ratings(cold
     term = ColdNeighbourRatings()
     term.attach(view)
     users = TextUsers(
-        TextQuery.from_vectors(np.zeros((2, 4))),
+        TextQuery.from_profiles(np.zeros((2, 4))),
         torch.tensor([[0, 3, 5], [2, 2, 7]]),
         torch.tensor([[0.5, 0.2, 0.3], [0.0, 0.0, 0.0]]),
     )
@@ -555,7 +555,7 @@ def test_bm25_steers_by_the_words_and_a_text_of_stopwords_steers_nothing(context
     model = BM25Films(context, threshold=4.0, shrinkage=10.0).fit(context)
     genre = next(g for g in context.items.genres.explode().dropna().unique() if g != "unknown")
     texts = [f"I love {genre} films", "I am a"]
-    query = replace(TextQuery.from_vectors(np.zeros((2, 1), dtype=np.float32)), texts=texts)
+    query = replace(TextQuery.from_profiles(np.zeros((2, 1), dtype=np.float32)), texts=texts)
     steer = model._steer(query)
     has_genre = context.items.genres.map(lambda gs: genre in gs).to_numpy()
     assert steer[0][has_genre].min() > steer[0][~has_genre].max()

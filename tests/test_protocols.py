@@ -60,6 +60,25 @@ def test_clauses_that_refuse_count_against_what_they_name():
     assert split_clauses("I only watch horror films.") == (["I only watch horror films"], [])
 
 
+def test_a_profile_statement_is_who_the_user_is_not_what_they_ask_for():
+    """ "Age: ..., gender: ..., occupation: ..." (a profile's words) likes nothing: only the clauses
+    after it are read for tastes, and a text of it alone, or a profile's vector, asks for nothing."""
+    from hybridrec.data.queries import build_text_query
+    from hybridrec.embedders.hashing import HashingEmbedder
+
+    profile = "Age: 13 (teens), gender: male, occupation: student."
+    assert split_clauses(f"{profile} I love animated films.") == (["I love animated films"], [])
+    assert split_clauses(profile) == ([], [])
+    embedder = HashingEmbedder(dim=16)
+    texts = [f"{profile} I love animated films.", profile, "I love animated films."]
+    query = build_text_query(texts, embedder, None)
+    np.testing.assert_allclose(query.vectors, embedder.embed(texts))
+    np.testing.assert_allclose(query.liked[0], embedder.embed(["I love animated films"])[0])
+    assert not query.liked[1].any() and not query.disliked.any()
+    np.testing.assert_allclose(query.liked[2], query.vectors[2])
+    assert not TextQuery.from_profiles(embedder.embed([profile])).liked.any()
+
+
 def test_named_films_are_found_in_the_catalog_fuzzily():
     finder = TitleFinder(["The Usual Suspects", "Toy Story", "Heat", "Toy Story"], np.array([5, 9, 3, 1]))
     assert finder.find("I loved Usual Suspects and toy story").tolist() == [0, 1]
@@ -67,7 +86,7 @@ def test_named_films_are_found_in_the_catalog_fuzzily():
     # a one-word title is a name only when written as one: not "the heat of summer", "Heat" is
     assert finder.find("I love the heat of summer and edge-of-the-seat suspense").tolist() == []
     assert finder.find("I loved Heat.").tolist() == [2]
-    query = TextQuery.from_vectors(np.ones((2, 3)))
+    query = TextQuery.from_profiles(np.ones((2, 3)))
     assert [len(n) for n in query.named] == [0, 0] and not query.disliked.any()
 
 

@@ -77,7 +77,7 @@ def test_ratings_are_the_weighted_sum_of_the_parts_on_films_with_ratings(context
     # users known only by text: their demographic text's nearest known users
     cold = ~known_user & known_item
     assert rows.any() and cold.any() and (known_user & ~known_item).any()
-    text_users = model.text_users(TextQuery.from_vectors(context.embeddings.user_demographic[users[cold]]))
+    text_users = model.text_users(TextQuery.from_profiles(context.embeddings.user_demographic[users[cold]]))
     text = blend.text_ratings
     baseline = model.terms["cold_baseline"].rate(text_users)[np.arange(cold.sum()), items[cold]]
     neighbours = model.terms["cold_neighbour_ratings"].rate(text_users)[np.arange(cold.sum()), items[cold]]
@@ -91,9 +91,9 @@ def test_ratings_are_the_weighted_sum_of_the_parts_on_films_with_ratings(context
     np.testing.assert_allclose(model.predict(users, items), expected, atol=1e-5)
     # a user described in words gets the same as a cold user with the same text
     first = int(users[cold][0])
-    by_text = model.text_user_scores(TextQuery.from_vectors(context.embeddings.user_demographic[[first]]))[0][
+    by_text = model.text_user_scores(TextQuery.from_profiles(context.embeddings.user_demographic[[first]]))[
         0
-    ]
+    ][0]
     assert by_text[items[cold][0]] == pytest.approx(expected[cold][0], abs=1e-5)
 
 
@@ -147,7 +147,7 @@ def test_lists_add_the_terms_standardised_scores_to_the_towers(context):
     )
     np.testing.assert_allclose(model.rank_scores(users)[known], expected.numpy(), atol=1e-4)
     cold = users[~known][:3]
-    text_users = model.text_users(TextQuery.from_vectors(context.embeddings.user_demographic[cold]))
+    text_users = model.text_users(TextQuery.from_profiles(context.embeddings.user_demographic[cold]))
     expected = (
         standardise(base[cold])
         + blend.text_lists["text_neighbours"] * standardise(model.terms["text_neighbours"].score(text_users))
@@ -159,7 +159,7 @@ def test_lists_add_the_terms_standardised_scores_to_the_towers(context):
         weight = blend.text_lists[name] * term.confidence(text_users).unsqueeze(1)
         expected = expected + weight * standardise(term.score(text_users))
     np.testing.assert_allclose(model.rank_scores(cold), expected.numpy(), atol=1e-4)
-    by_text = model.text_user_scores(TextQuery.from_vectors(context.embeddings.user_demographic[cold]))[1]
+    by_text = model.text_user_scores(TextQuery.from_profiles(context.embeddings.user_demographic[cold]))[1]
     np.testing.assert_allclose(by_text, expected.numpy(), atol=1e-4)
     # no term weighed: the towers' own scores, unstandardised
     np.testing.assert_array_equal(towers.rank_scores(users), base.numpy())

@@ -9,7 +9,7 @@ from all ratings. Nothing here ever sees a test rating, so nothing downstream ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ from hybridrec.data.profiles import (
     build_item_profiles,
     build_user_profiles,
 )
+from hybridrec.embedders.base import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,10 @@ class ProfileEmbeddings:
     ``user`` embeds each user's profile built from the given ratings; ``user_demographic`` embeds the
     text a user is known by without their ratings' IDs and histories (what the towers read of a new
     user): the demographics-only profile (all a cold-start user has), or on a set without
-    demographics the profile itself, their only text (empty for users without ratings); ``genres`` embeds each genre's name (as
-    "<genre> films", in the order of ``genre_names``), what a text is read against to know which
-    genres it asks for. All float32.
+    demographics the profile itself, their only text (empty for users without ratings); ``genres`` holds
+    each genre as the language model reads it (its name, "<genre> films", and its glossary phrases
+    embedded and averaged, in the order of ``genre_names``), what a text is read against to know
+    which genres it asks for. All float32.
     """
 
     embedder: str
@@ -57,7 +59,11 @@ class ProfileEmbeddings:
 
 
 def embed_profiles(
-    data: MovieLens, ratings: pd.DataFrame, embedder, profile_config: ProfileConfig
+    data: MovieLens,
+    ratings: pd.DataFrame,
+    embedder,
+    profile_config: ProfileConfig,
+    genre_glosses: Mapping[str, Sequence[str]] | None = None,
 ) -> ProfileEmbeddings:
     """Build the profiles from ``ratings`` and embed them in one call (only uncached texts cost time)."""
     items = build_item_profiles(data.items)
@@ -66,6 +72,7 @@ def embed_profiles(
     known_by = build_demographic_profiles(data.users) if data.has_demographics else None
     demographics = [] if known_by is None else [*known_by.loc[data.user_index.ids]]
     genres = tuple(g for g in data.genres if g != "unknown")
+    genre_texts = [genre_texts_of(genre, genre_glosses or {}) for genre in genres]
     described = []
     if profile_config.described_told:
         if known_by is None:
@@ -79,27 +86,43 @@ def embed_profiles(
         *items.loc[data.item_index.ids],
         *users.loc[data.user_index.ids],
         *demographics,
-        *genre_labels(genres),
+        *(text for texts in genre_texts for text in texts),
         *described,
     ]
     vectors = embedder.embed(texts)
-    n_items, n_users, n_genres = data.n_items, data.n_users, len(genres)
+    n_items, n_users = data.n_items, data.n_users
     user = vectors[n_items : n_items + n_users]
     at = n_items + n_users + len(demographics)
+    per_genre = np.array([len(texts) for texts in genre_texts], dtype=np.int64)
+    end = at + int(per_genre.sum())
     return ProfileEmbeddings(
         embedder=embedder.name,
         item=vectors[:n_items],
         user=user,
         user_demographic=vectors[n_items + n_users : at] if demographics else user,
-        genres=vectors[at : at + n_genres],
+        genres=_genre_vectors(vectors[at:end], per_genre),
         genre_names=genres,
-        user_described=vectors[at + n_genres :] if described else None,
+        user_described=vectors[end:] if described else None,
     )
 
 
-def genre_labels(genres) -> list[str]:
-    """How a genre's name is embedded: ``"Horror films"``."""
-    return [f"{genre} films" for genre in genres]
+def _genre_vectors(vectors: np.ndarray, per_genre: np.ndarray) -> np.ndarray:
+    """(genres, dim) each genre read one third by its name, two thirds by its glossary: the name's
+    unit vector and the mean of its phrases' unit vectors, so weighted (the name alone where it has
+    no phrases). ``vectors`` holds ``per_genre`` consecutive rows per genre, the name first."""
+    units = l2_normalize(vectors).astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(per_genre)[:-1]]).astype(np.int64)
+    names = units[starts]
+    phrases = np.zeros_like(names)
+    np.add.at(phrases, np.repeat(np.arange(len(per_genre)), per_genre), units)
+    phrases = (phrases - names) / np.maximum(per_genre - 1, 1)[:, None]
+    glossed = (per_genre > 1)[:, None]
+    return np.where(glossed, (names + 2 * phrases) / 3, names).astype(np.float32)
+
+
+def genre_texts_of(genre: str, glosses: Mapping[str, Sequence[str]]) -> list[str]:
+    """The texts a genre is read as: its name, ``"Horror films"``, then its glossary phrases."""
+    return [f"{genre} films", *glosses.get(genre, ())]
 
 
 @dataclass
@@ -181,11 +204,12 @@ def build_fold_context(
     fit_ratings: pd.DataFrame,
     embedder=None,
     profile_config: ProfileConfig | None = None,
+    genre_glosses: Mapping[str, Sequence[str]] | None = None,
 ) -> FoldContext:
     """The context of a fold from its fitting ratings; ``embedder=None`` skips the text side (ID-only models)."""
     fit = Interactions.from_frame(data, fit_ratings)
     embeddings = (
-        embed_profiles(data, fit_ratings, embedder, profile_config or ProfileConfig())
+        embed_profiles(data, fit_ratings, embedder, profile_config or ProfileConfig(), genre_glosses)
         if embedder is not None
         else None
     )

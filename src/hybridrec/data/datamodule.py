@@ -162,12 +162,14 @@ class MovieLensDataModule(L.LightningDataModule):
         embedder,
         splits_dir: str,
         split_seed: int | None,
+        genre_glosses: dict | None = None,
     ):
         super().__init__()
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         self.source = DatasetSource(data_dir, name, url, md5, download)
         self.profile_config = ProfileConfig(**profile)
+        self.genre_glosses = {genre: list(phrases) for genre, phrases in (genre_glosses or {}).items()}
         self.protocol, self.fold = protocol, fold
         self.val_fraction = val_fraction
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
@@ -218,7 +220,9 @@ class MovieLensDataModule(L.LightningDataModule):
 
     def _set_ratings(self, fit: pd.DataFrame, val: pd.DataFrame) -> None:
         self.fit_ratings, self.val_ratings = fit, val
-        self.context = build_fold_context(self.data, fit, self.embedder, self.profile_config)
+        self.context = build_fold_context(
+            self.data, fit, self.embedder, self.profile_config, self.genre_glosses
+        )
         self.val = Interactions.from_frame(self.data, val)
         self.test = Interactions.from_frame(self.data, self.split.test)
         log.info(

@@ -38,13 +38,18 @@ NEGATIVE_CUES = (
     "not into",
     "no ",
 )
+# a clause that says who the user is, as a profile writes it ("Age: 35 (thirties), gender: female,
+# occupation: homemaker."): it states no taste, so it asks for no genre and names no film
+_PROFILE_CLAUSE = r"age:\s*\d"
+_STATES_PROFILE = re.compile(rf"(?:^|[.!?;]\s+){_PROFILE_CLAUSE}", flags=re.IGNORECASE)
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+|\s*;\s*|,?\s+\bbut\b\s+|,?\s+\bexcept\b\s+", flags=re.IGNORECASE)
 _NEGATIVE = re.compile("|".join(rf"(?<![a-z]){re.escape(cue)}" for cue in NEGATIVE_CUES), flags=re.IGNORECASE)
 
 
 def split_clauses(text: str) -> tuple[list[str], list[str]]:
     """(liking clauses, disliking clauses) of a text: sentences and the parts joined by "but" or
-    ";", a clause dislikes when it holds a negative cue. "except ..." dislikes what follows it."""
+    ";", a clause dislikes when it holds a negative cue. "except ..." dislikes what follows it; a
+    profile's statement of age, gender and occupation is neither."""
     liked, disliked = [], []
     text = re.sub(r"\banything but\b", "anything, except", text, flags=re.IGNORECASE)
     pieces = re.split(r"(,?\s+\bexcept\b\s+)", text, flags=re.IGNORECASE)
@@ -55,7 +60,7 @@ def split_clauses(text: str) -> tuple[list[str], list[str]]:
             continue
         for clause in _CLAUSES.split(piece):
             clause = clause.strip(" .!?;,")
-            if not clause:
+            if not clause or re.match(_PROFILE_CLAUSE, clause, flags=re.IGNORECASE):
                 continue
             (disliked if after_except or _NEGATIVE.search(clause) else liked).append(clause)
         after_except = False
@@ -77,11 +82,12 @@ class TextQuery:
         return len(self.vectors)
 
     @classmethod
-    def from_vectors(cls, vectors: np.ndarray) -> TextQuery:
-        """Embedded texts alone: every clause liking, no film named."""
+    def from_profiles(cls, vectors: np.ndarray) -> TextQuery:
+        """Users known by their embedded profiles (age, gender, occupation): who they are, not what
+        they ask for; no clause likes or dislikes, no film named."""
         vectors = np.asarray(vectors, dtype=np.float32)
         empty = [np.zeros(0, dtype=np.int64) for _ in range(len(vectors))]
-        return cls(None, vectors, vectors, np.zeros_like(vectors), empty, list(empty))
+        return cls(None, vectors, np.zeros_like(vectors), np.zeros_like(vectors), empty, list(empty))
 
     def rows(self, rows) -> TextQuery:
         """The query of some of its users."""
@@ -137,25 +143,34 @@ def _written_as_name(text: str, title: str) -> bool:
 
 def build_text_query(texts: list[str], embedder, titles: TitleFinder | None) -> TextQuery:
     """Split, embed (one call: the whole texts, then the liking and disliking clauses of the texts
-    that dislike something) and find the films named. Without an embedder (a model that reads no
-    text) the vectors are zeros."""
+    read apart: those that dislike something or state a profile) and find the films named. Without
+    an embedder (a model that reads no text) the vectors are zeros."""
     splits = [split_clauses(text) for text in texts]
-    negative = [i for i, (_, disliked) in enumerate(splits) if disliked]
-    extra = [". ".join(splits[i][0]) or texts[i] for i in negative] + [
-        ". ".join(splits[i][1]) for i in negative
+    apart = [i for i, text in enumerate(texts) if splits[i][1] or _STATES_PROFILE.search(text)]
+    # what a text read apart likes: its liking clauses; a text of dislikes alone is read whole
+    # (its dislikes then weigh against it), a profile's statement alone likes nothing
+    liking = [
+        ". ".join(splits[i][0]) or ("" if _STATES_PROFILE.search(texts[i]) else texts[i]) for i in apart
     ]
+    disliking = [". ".join(splits[i][1]) for i in apart]
+    said = [t for t in (*liking, *disliking) if t]
     if embedder is None:
-        vectors = np.zeros((len(texts) + len(extra), 1), dtype=np.float32)
+        vectors = np.zeros((len(texts) + len(said), 1), dtype=np.float32)
     else:
-        vectors = np.asarray(embedder.embed([*texts, *extra]), dtype=np.float32)
-    whole = vectors[: len(texts)]
+        vectors = np.asarray(embedder.embed([*texts, *said]), dtype=np.float32)
+    whole, clauses = vectors[: len(texts)], iter(vectors[len(texts) :])
     liked, disliked = whole.copy(), np.zeros_like(whole)
-    liked[negative] = vectors[len(texts) : len(texts) + len(negative)]
-    disliked[negative] = vectors[len(texts) + len(negative) :]
+    for rows, parts in ((liked, liking), (disliked, disliking)):
+        for i, part in zip(apart, parts, strict=True):
+            rows[i] = next(clauses) if part else 0.0
     named, named_disliked = [], []
-    for liking, disliking in splits:
-        named.append(titles.find(". ".join(liking)) if titles and liking else np.zeros(0, np.int64))
+    for liking_clauses, disliking_clauses in splits:
+        named.append(
+            titles.find(". ".join(liking_clauses)) if titles and liking_clauses else np.zeros(0, np.int64)
+        )
         named_disliked.append(
-            titles.find(". ".join(disliking)) if titles and disliking else np.zeros(0, np.int64)
+            titles.find(". ".join(disliking_clauses))
+            if titles and disliking_clauses
+            else np.zeros(0, np.int64)
         )
     return TextQuery(list(texts), whole, liked, disliked, named, named_disliked)

@@ -88,7 +88,7 @@ class HybridRecommender(Recommender, RecommenderView):
 
     def _profile_users(self, users: torch.Tensor) -> TextUsers:
         """Users without fitting ratings, known by their demographic profile's embedding."""
-        return self.text_users(TextQuery.from_vectors(self.towers.user_demographic[users].numpy()))
+        return self.text_users(TextQuery.from_profiles(self.towers.user_demographic[users].numpy()))
 
     def rating_parts(
         self, channel: str, users: torch.Tensor, items: torch.Tensor, names

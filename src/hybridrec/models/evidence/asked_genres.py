@@ -1,9 +1,10 @@
 """The genres a new user asks for, and those they refuse, read by the language model: each film
 lifted by the genres its text asks for and lowered by those it refuses, for their lists.
 
-The genres are the catalog's own (their names embedded as "<genre> films"); a text asks for a genre
-as much as its embedding is closer to that genre's name than to the average genre's. No keyword
-list: "scary movies" asks for Horror because the language model puts it there. Memory: genres x
+The genres are the catalog's own, each read as the mean of its name ("<genre> films") and its
+glossary phrases embedded (``data.genre_glosses``); a text asks for a genre as much as its embedding
+is closer to that genre than to the average genre. No keyword list: "scary movies" asks for Horror
+because the language model puts it near "frightening, creepy suspense meant to terrify". Memory: genres x
 dim, and films x genres; a query costs texts x genres x films.
 """
 
@@ -19,7 +20,7 @@ from hybridrec.models.evidence.base import LISTS, TEXT, EvidenceTerm, TextUsers
 
 class AskedGenres(EvidenceTerm):
     """Per film: the sum, over its genres, of how much the liking clauses ask for each genre (the
-    cosine to the genre's name above the mean over genres, less ``margin``, at least 0), minus
+    cosine to the genre above the mean over genres, less ``margin``, at least 0), minus
     ``dislike_weight`` times the same for the disliking clauses. Confidence: from none when the
     text's best genre stands ``flat`` above the mean, to all at ``sure``."""
 
