@@ -86,6 +86,20 @@ def test_scifi_and_kids_texts_get_different_lists(engine):
     assert count(kids.items, "Animation") > count(scifi.items, "Animation")
 
 
+def test_the_genre_intent_suite_reports_shares_of_the_asked_and_refused_genres(engine):
+    from hybridrec.inference.intent import asked_shares, genre_intent
+
+    report = genre_intent(engine, min_films=1, n=5)
+    summary = report["summary"]
+    assert report["genres"] and all(
+        0.0 <= summary[k] <= 1.0 for k in ("asked_share", "paraphrase_share", "refused_share")
+    )
+    genre = next(iter(report["genres"]))
+    shares = asked_shares(engine, {genre: [f"I love {genre} films."], "Not a genre": ["anything"]}, n=5)
+    listed = engine.recommend_text(f"I love {genre} films.", n=5).items
+    assert shares == {genre: np.mean([genre in r.genres for r in listed])}
+
+
 def test_new_item_and_text_ratings_are_on_the_scale(engine):
     assert 1.0 <= engine.score_new_item("Alien Robot Galaxy (1999). Genres: Action, Sci-Fi.") <= 5.0
     assert (

@@ -77,6 +77,21 @@ ASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+def _share(items, genre: str) -> float:
+    """The share of a list's films in ``genre``."""
+    return float(np.mean([genre in r.genres for r in items])) if items else 0.0
+
+
+def asked_shares(engine: RecommendationEngine, asks: dict[str, list[str]], n: int = 10) -> dict[str, float]:
+    """Per genre, the mean share of the top ``n`` in that genre over texts that ask for it (wordings
+    from elsewhere, e.g. written by someone who saw neither this suite nor the genres' glossary)."""
+    return {
+        genre: float(np.mean([_share(engine.recommend_text(text, n=n).items, genre) for text in texts]))
+        for genre, texts in asks.items()
+        if genre in engine.genres
+    }
+
+
 def genre_intent(engine: RecommendationEngine, min_films: int = 20, n: int = 10) -> dict:
     """The suite's numbers for one engine (a loaded bundle that reads text)."""
     counts = dict(zip(engine.genres, engine.genre_matrix().sum(0).astype(int).tolist(), strict=True))
@@ -84,9 +99,6 @@ def genre_intent(engine: RecommendationEngine, min_films: int = 20, n: int = 10)
 
     def listed(text: str) -> list:
         return engine.recommend_text(text, n=n).items
-
-    def share(items, genre) -> float:
-        return float(np.mean([genre in r.genres for r in items])) if items else 0.0
 
     per_genre, tops = {}, {}
     for k, genre in enumerate(genres):
@@ -98,11 +110,11 @@ def genre_intent(engine: RecommendationEngine, min_films: int = 20, n: int = 10)
         tops[genre] = [r.item_id for r in literal[0]]
         per_genre[genre] = {
             "films": counts[genre],
-            "literal": float(np.mean([share(items, genre) for items in literal])),
-            "paraphrase": float(np.mean([share(items, genre) for items in paraphrased])),
-            "refusing_asked": share(refusing, genre),
+            "literal": float(np.mean([_share(items, genre) for items in literal])),
+            "paraphrase": float(np.mean([_share(items, genre) for items in paraphrased])),
+            "refusing_asked": _share(refusing, genre),
             "refused_genre": refused_genre,
-            "refused_share": share(refusing, refused_genre),
+            "refused_share": _share(refusing, refused_genre),
         }
     overlaps = [len(set(tops[a]) & set(tops[b])) / n for a, b in itertools.combinations(genres, 2)]
     summary = {
