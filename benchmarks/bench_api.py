@@ -45,13 +45,20 @@ def main() -> None:
         }
         results = {name: asyncio.run(drive(base, make, seconds, concurrency)) for name, make in cases.items()}
     lines = [
-        f"| case ({concurrency} concurrent clients, {seconds:g} s each) | requests/s | p50 | p99 | errors |",
+        f"| case ({concurrency} concurrent clients, {seconds:g} s each) | requests/s | p50 | p99 | not 200 |",
         "|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        refused = ", ".join(f"{n} x {status}" for status, n in r["statuses"].items() if status != "200")
         lines.append(
-            f"| {name} | {r['requests_per_s']} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} |"
+            f"| {name} | {r['requests_per_s']} | {r['p50_ms']} ms | {r['p99_ms']} ms | "
+            f"{r['errors']}{f' ({refused})' if refused else ''} |"
         )
+    lines += [
+        "",
+        "A 503 is the service shedding load: a cold-start text that finds no free embedding slot within "
+        "`cold_start_wait_s` is refused with Retry-After rather than queued (`api/limits.py`).",
+    ]
     lines += footer(
         bundle, f".venv/bin/python benchmarks/bench_api.py seconds={seconds:g} concurrency={concurrency}"
     )
