@@ -41,8 +41,8 @@ class ProfileEmbeddings:
     user): the demographics-only profile (all a cold-start user has), or on a set without
     demographics the profile itself, their only text (empty for users without ratings); ``genres`` holds
     each genre as the language model reads it (its name, "<genre> films", and its glossary phrases
-    embedded and averaged, in the order of ``genre_names``), what a text is read against to know
-    which genres it asks for. All float32.
+    embedded: ``_genre_vectors``; in the order of ``genre_names``), what a text is read against to
+    know which genres it asks for. All float32.
     """
 
     embedder: str
