@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
 
 from hybridrec.constants import ITEM_COL, RATING_COL, USER_COL
 from hybridrec.data.descriptions import training_descriptions
@@ -25,7 +27,6 @@ from hybridrec.data.profiles import (
     build_item_profiles,
     build_user_profiles,
 )
-from hybridrec.embedders.base import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _genre_vectors(vectors: np.ndarray, per_genre: np.ndarray) -> np.ndarray:
     """(genres, dim) each genre read one third by its name, two thirds by its glossary: the name's
     unit vector and the mean of its phrases' unit vectors, so weighted (the name alone where it has
     no phrases). ``vectors`` holds ``per_genre`` consecutive rows per genre, the name first."""
-    units = l2_normalize(vectors).astype(np.float64)
+    units = F.normalize(torch.from_numpy(np.asarray(vectors, dtype=np.float32)), dim=1).double().numpy()
     starts = np.concatenate([[0], np.cumsum(per_genre)[:-1]]).astype(np.int64)
     names = units[starts]
     phrases = np.zeros_like(names)
