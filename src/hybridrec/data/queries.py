@@ -41,6 +41,7 @@ NEGATIVE_CUES = (
 # a clause that says who the user is, as a profile writes it ("Age: 35 (thirties), gender: female,
 # occupation: homemaker."): it states no taste, so it asks for no genre and names no film
 _PROFILE_CLAUSE = r"age:\s*\d"
+_IS_PROFILE = re.compile(_PROFILE_CLAUSE, flags=re.IGNORECASE)
 _STATES_PROFILE = re.compile(rf"(?:^|[.!?;]\s+){_PROFILE_CLAUSE}", flags=re.IGNORECASE)
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+|\s*;\s*|,?\s+\bbut\b\s+|,?\s+\bexcept\b\s+", flags=re.IGNORECASE)
 _NEGATIVE = re.compile("|".join(rf"(?<![a-z]){re.escape(cue)}" for cue in NEGATIVE_CUES), flags=re.IGNORECASE)
@@ -60,7 +61,7 @@ def split_clauses(text: str) -> tuple[list[str], list[str]]:
             continue
         for clause in _CLAUSES.split(piece):
             clause = clause.strip(" .!?;,")
-            if not clause or re.match(_PROFILE_CLAUSE, clause, flags=re.IGNORECASE):
+            if not clause or _IS_PROFILE.match(clause):
                 continue
             (disliked if after_except or _NEGATIVE.search(clause) else liked).append(clause)
         after_except = False
@@ -146,12 +147,11 @@ def build_text_query(texts: list[str], embedder, titles: TitleFinder | None) -> 
     read apart: those that dislike something or state a profile) and find the films named. Without
     an embedder (a model that reads no text) the vectors are zeros."""
     splits = [split_clauses(text) for text in texts]
-    apart = [i for i, text in enumerate(texts) if splits[i][1] or _STATES_PROFILE.search(text)]
+    profile = [bool(_STATES_PROFILE.search(text)) for text in texts]
+    apart = [i for i in range(len(texts)) if splits[i][1] or profile[i]]
     # what a text read apart likes: its liking clauses; a text of dislikes alone is read whole
     # (its dislikes then weigh against it), a profile's statement alone likes nothing
-    liking = [
-        ". ".join(splits[i][0]) or ("" if _STATES_PROFILE.search(texts[i]) else texts[i]) for i in apart
-    ]
+    liking = [". ".join(splits[i][0]) or ("" if profile[i] else texts[i]) for i in apart]
     disliking = [". ".join(splits[i][1]) for i in apart]
     said = [t for t in (*liking, *disliking) if t]
     if embedder is None:

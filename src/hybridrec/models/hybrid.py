@@ -182,6 +182,8 @@ class HybridRecModel(nn.Module):
             self.register_buffer(f"item_{bag}", torch.zeros(0), persistent=False)
         self.register_buffer("user_known", torch.zeros(n_users, dtype=torch.bool), persistent=False)
         self.register_buffer("item_known", torch.zeros(n_items, dtype=torch.bool), persistent=False)
+        # each fitting rating's position: the key of its history-dropout mask (made once, at attach)
+        self.register_buffer("rating_positions", torch.zeros(0, dtype=torch.long), persistent=False)
 
     # --- context ---------------------------------------------------------------------------------
 
@@ -209,6 +211,7 @@ class HybridRecModel(nn.Module):
             setattr(self, f"item_{bag}", history_weights(fit.items, self.n_items, weights_of[bag]).to(device))
         users, items = torch.from_numpy(fit.users).long(), torch.from_numpy(fit.items).long()
         self.histories.attach(users.to(device), items.to(device))
+        self.rating_positions = torch.arange(len(users), device=device)
         self.user_known = torch.from_numpy(np.asarray(context.user_known)).to(device)
         self.item_known = torch.from_numpy(np.asarray(context.item_known)).to(device)
         self.mapping.init_from_ratings(fit.ratings)
@@ -284,12 +287,11 @@ class HybridRecModel(nn.Module):
         removed so no target is read from a history."""
         kept = None
         if self.training and self.history_dropout > 0:
-            positions = torch.arange(len(self.histories.user_key), device=self.user_known.device)
-            dropped = self.noise.below(f"history-{side}", positions, self.history_dropout)
+            dropped = self.noise.below(f"history-{side}", self.rating_positions, self.history_dropout)
             kept = (~dropped).float() / (1.0 - self.history_dropout)
         if hidden is not None:
             if kept is None:
-                kept = torch.ones(len(self.histories.user_key), device=self.user_known.device)
+                kept = torch.ones_like(self.rating_positions, dtype=torch.float32)
             kept = kept.index_fill(0, hidden, 0.0)
         return kept
 

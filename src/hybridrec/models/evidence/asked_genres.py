@@ -1,10 +1,11 @@
 """The genres a new user asks for, and those they refuse, read by the language model: each film
 lifted by the genres its text asks for and lowered by those it refuses, for their lists.
 
-The genres are the catalog's own, each read as the mean of its name ("<genre> films") and its
-glossary phrases embedded (``data.genre_glosses``); a text asks for a genre as much as its embedding
-is closer to that genre than to the average genre. No keyword list: "scary movies" asks for Horror
-because the language model puts it near "frightening, creepy suspense meant to terrify". Memory: genres x
+The genres are the catalog's own, each read by its name ("<genre> films") and its glossary phrases
+embedded (``data.genre_glosses``; ``data.context._genre_vectors``); a text asks for a genre as much as
+its embedding is closer to that genre than to the average genre. No keyword list: "scary movies" asks
+for Horror because the language model puts it near "frightening, creepy, gory suspense meant to
+terrify". Memory: genres x
 dim, and films x genres; a query costs texts x genres x films.
 """
 
