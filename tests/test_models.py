@@ -23,6 +23,7 @@ from hybridrec.models.mappings import (
     SigmoidMapping,
     SquareMapping,
 )
+from hybridrec.models.noise import KeyedNoise
 from hybridrec.models.towers import Tower
 
 STARS = WHOLE_STARS  # 100K's
@@ -133,6 +134,91 @@ def test_history_bags_are_the_dense_products(side):
     (dense_grad,) = torch.autograd.grad(dense @ table, table, grad)
     assert torch.allclose(histories.bag(side, weights, table), dense @ table, atol=1e-6)
     assert torch.allclose(sparse_grad, dense_grad, atol=1e-6)
+
+
+def _histories(n_users=6, n_items=9, n_ratings=30):
+    generator = torch.Generator().manual_seed(0)
+    cells = torch.randperm(n_users * n_items, generator=generator)[:n_ratings]
+    histories = RatingHistories(n_users, n_items)
+    histories.attach(cells // n_items, cells % n_items)
+    return histories, cells // n_items, cells % n_items, generator
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_a_sample_of_every_rating_is_the_whole_history(side):
+    """Rows with no more ratings than the sample keep all of them, weight 1: the bags and their
+    gradient are the dense history's rows."""
+    histories, users, items, generator = _histories()
+    rows, cols = (users, items) if side == "user" else (items, users)
+    weights = torch.rand(len(users), generator=generator)
+    dense = torch.zeros(histories.shapes[side]).index_put_((rows, cols), weights)
+    some = torch.tensor([4, 0, 2])
+    sampled = histories.sample(side, some, histories.longest(side), lambda keys: torch.zeros(len(keys)))
+    assert torch.equal(sampled.scale, torch.ones(len(sampled.positions)))
+    table = torch.randn(dense.shape[1], 3, generator=generator, requires_grad=True)
+    grad = torch.randn(len(some), 3, generator=generator)
+    bags = sampled.bag(weights[sampled.positions], table)
+    assert torch.allclose(bags, dense[some] @ table, atol=1e-6)
+    (sampled_grad,) = torch.autograd.grad(bags, table, grad)
+    (dense_grad,) = torch.autograd.grad(dense[some] @ table, table, grad)
+    assert torch.allclose(sampled_grad, dense_grad, atol=1e-6)
+
+
+def test_who_rated_what_among_some_films_is_the_pairs_lookup():
+    histories, *_ = _histories()
+    users = torch.tensor([5, 1, 3])
+    for films in (torch.arange(9), torch.tensor([0, 2, 3, 7]), torch.tensor([], dtype=torch.long)):
+        expected = histories.positions(users.unsqueeze(1), films.unsqueeze(0)) >= 0
+        assert torch.equal(histories.rated(users, films), expected)
+
+
+def test_a_long_history_is_sampled_without_bias():
+    """A row longer than the sample keeps that many of its own ratings, each weighing length / kept, so
+    the bag's mean over draws is the whole history's."""
+    histories, users, _, generator = _histories(n_users=2, n_items=40, n_ratings=60)
+    table = torch.randn(40, 3, generator=generator)
+    weights = torch.rand(60, generator=generator)
+    rows = torch.tensor([0, 1])
+    whole = histories.bag("user", weights, table)[rows]
+    noise = KeyedNoise(seed=0, member=0)
+    total = torch.zeros_like(whole)
+    for step in range(400):
+        noise.step = step
+        sampled = histories.sample("user", rows, 4, lambda keys: noise.uniform("s", keys))
+        assert torch.equal(torch.diff(sampled.crow), torch.tensor([4, 4]))
+        assert (users[sampled.positions] == torch.tensor([0] * 4 + [1] * 4)).all()
+        total += sampled.bag(weights[sampled.positions] * sampled.scale, table)
+    assert torch.allclose(total / 400, whole, atol=0.15 * whole.abs().max().item())
+
+
+def test_sampled_histories_train_and_never_read_a_hidden_rating(context):
+    """With a sample smaller than the longest history the model still trains (finite losses and
+    gradients), and the bags of the sampled path leave out the ratings being predicted."""
+    model = _model(context, ranking=True, history_sample=3, dropout=0.0, history_dropout=0.0).train()
+    users = torch.from_numpy(context.fit.users[:64])
+    items = torch.from_numpy(context.fit.items[:64])
+    losses = model.training_losses(users, items, torch.tensor(context.fit.ratings[:64]))
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    rows = torch.unique(users)
+    hidden = model.histories.positions(users, items)
+    bags = model._history_bags("user", rows, hidden)
+    for bag in model.bags:  # the same draws, with the hidden ratings' weights zeroed instead
+        name = f"user_{bag}"
+        setattr(model, name, getattr(model, name).index_fill(0, hidden, 0.0))
+    assert all(torch.allclose(bags[b], model._history_bags("user", rows)[b], atol=1e-6) for b in model.bags)
+
+
+def test_a_sample_as_long_as_every_history_changes_nothing(context):
+    """history_sample at or above the longest history trains exactly as reading every rating."""
+    losses = []
+    for sample in (0, 10_000):
+        torch.manual_seed(0)
+        model = _model(context, ranking=True, history_sample=sample).train()
+        users = torch.from_numpy(context.fit.users[:64])
+        items = torch.from_numpy(context.fit.items[:64])
+        losses.append(model.training_losses(users, items, torch.tensor(context.fit.ratings[:64])))
+    assert all(torch.equal(losses[0][k], losses[1][k]) for k in losses[0])
 
 
 def _model(context, ranking: bool = False, **kwargs):

@@ -40,3 +40,11 @@ def test_any_share_of_the_keys_gets_the_masks_of_the_whole():
     share = torch.randperm(10_000)[:3_000]
     assert torch.equal(noise.below("user-id", keys[share], 0.2), whole[share])
     assert noise.below("x", keys, 0.0).sum() == 0 and noise.below("x", keys, 1.0).all()
+
+
+def test_uniform_draws_are_keyed_and_cover_the_unit_interval():
+    noise = KeyedNoise(seed=3, member=0)
+    keys = torch.arange(100_000)
+    draws = noise.uniform("history-sample", keys)
+    assert draws.min() >= 0 and draws.max() < 1 and abs(draws.mean().item() - 0.5) < 0.01
+    assert torch.equal(KeyedNoise(seed=3, member=0).uniform("history-sample", keys[5:9]), draws[5:9])

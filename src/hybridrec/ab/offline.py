@@ -336,9 +336,9 @@ def comparison_markdown(result: Comparison) -> str:
 
 def plot_comparison(result: Comparison, path: Path) -> Path:
     """One panel per metric: B − A with its interval, against zero."""
-    from hybridrec.evaluation.plots import _pyplot, _save
+    from hybridrec.evaluation.plots import headless_pyplot, save_figure
 
-    plt = _pyplot()
+    plt = headless_pyplot()
     fig, axes = plt.subplots(1, len(result.metrics), figsize=(2.6 * len(result.metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], result.metrics, strict=True):
         color = {"B better": "tab:green", "A better": "tab:red"}.get(m.verdict, "tab:gray")
@@ -355,4 +355,4 @@ def plot_comparison(result: Comparison, path: Path) -> Path:
         ax.set_title(f"{m.metric}\n{m.verdict}", fontsize=9)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     axes[0][0].set_ylabel(f"B − A, {result.confidence:.0%} CI")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -376,9 +376,9 @@ def report_markdown(report: Report) -> str:
 
 def plot_report(report: Report, path: Path) -> Path:
     """One panel per metric: each variant's value with its interval."""
-    from hybridrec.evaluation.plots import _pyplot, _save
+    from hybridrec.evaluation.plots import headless_pyplot, save_figure
 
-    plt = _pyplot()
+    plt = headless_pyplot()
     titles = {"ctr": "CTR", "watch_rate": f"watch rate@{report.settings.k}", "mean_rating": "mean rating"}
     fig, axes = plt.subplots(1, len(RATIOS), figsize=(3.4 * len(RATIOS), 3.4))
     names = [v.name for v in report.variants]
@@ -402,7 +402,7 @@ def plot_report(report: Report, path: Path) -> Path:
             if finite:
                 ax.set_ylim(max(min(finite) - 1, 0), max(finite) + 0.5)
     fig.suptitle(f"experiment {report.experiment} (95 % CI over units)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_report(report: Report, folder: Path) -> list[Path]:

@@ -10,7 +10,8 @@ import pandas as pd
 from hybridrec.constants import PREDICTION_COL, RATING_COL
 
 
-def _pyplot():
+def headless_pyplot():
+    """matplotlib's pyplot on the Agg backend: plots are files, never windows (CI has no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,17 +20,18 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (its folder made) and free it; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
+    headless_pyplot().close(fig)
     return path
 
 
 def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list[dict]], path: Path) -> Path:
     """Per-fold test RMSE and NDCG@10 of the model beside the baselines of the same run."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     series = {model_name: rows, **baselines}
     folds = [r["fold"] for r in rows]
@@ -64,12 +66,12 @@ def plot_cv_summary(model_name: str, rows: list[dict], baselines: dict[str, list
             ncol=2,
             frameon=False,
         )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_learning_curves(histories: dict[int, pd.DataFrame], path: Path, monitor: str) -> Path:
     """Training loss and the validation metrics per epoch, one line per fold."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     panels = [c for c in ("train/loss", "val/rmse", "val/ndcg@10") if any(c in h for h in histories.values())]
     if monitor not in panels and any(monitor in h for h in histories.values()):
         panels.append(monitor)
@@ -81,12 +83,12 @@ def plot_learning_curves(histories: dict[int, pd.DataFrame], path: Path, monitor
         ax.set_title(column + (" (monitored)" if column == monitor else ""))
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_calibration(predictions: pd.DataFrame, path: Path) -> Path:
     """Mean predicted rating for each true rating level (test predictions of all folds)."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     stats = predictions.groupby(RATING_COL)[PREDICTION_COL].agg(["mean", "std", "size"])
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     low, high = float(stats.index.min()), float(stats.index.max())  # the stars the test ratings use
@@ -108,12 +110,12 @@ def plot_calibration(predictions: pd.DataFrame, path: Path) -> Path:
     ax.set_ylim(low - 0.5, high + 0.5)
     ax.set_title("calibration (test folds)")
     ax.legend(fontsize=8, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sweep(rows: list[dict], params: list[str], path: Path, metrics: tuple[str, ...]) -> Path:
     """Each metric against each swept parameter (other parameters averaged over)."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     metrics = [m for m in metrics if any(m in r for r in rows)]
     fig, axes = plt.subplots(
         len(metrics), len(params), figsize=(4 * len(params), 3 * len(metrics)), squeeze=False
@@ -132,12 +134,12 @@ def plot_sweep(rows: list[dict], params: list[str], path: Path, metrics: tuple[s
             ax.set_ylabel(metric)
     if len(params) > 1:
         fig.suptitle("each point averages the runs that share that value", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_segments(tables: dict[str, pd.DataFrame], path: Path) -> Path:
     """RMSE and NDCG@10 by user segment (``analysis.by_segment``), one bar group per model."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     segments = list(dict.fromkeys(s for t in tables.values() for s in t["segment"]))
     width = 0.8 / max(len(tables), 1)
@@ -153,4 +155,4 @@ def plot_segments(tables: dict[str, pd.DataFrame], path: Path) -> Path:
         ax.set_xlabel("the user's training ratings")
         ax.set_title(title)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -9,6 +9,8 @@ looked up in the sorted (user, item) keys. Memory: a few integers per rating, on
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,14 +58,17 @@ class RatingHistories(nn.Module):
 
     def rated(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(len(users), len(items)) bool: which of ``items`` (ascending, distinct) each of ``users``
-        has a fitting rating of. The whole catalog is written from the users' rows (cheaper than
-        a search per cell)."""
-        n_items = self.shapes["user"][1]
-        if len(items) < n_items:
-            return self.positions(users.unsqueeze(1), items.unsqueeze(0)) >= 0
+        has a fitting rating of, written from the users' rows (cheaper than a search per cell):
+        each of their films found among ``items`` by a binary search, unless ``items`` is the catalog."""
         owner, entry = row_entries(self.user_crow, users)
-        out = torch.zeros(len(users), n_items, dtype=torch.bool, device=users.device)
-        out[owner, self.user_col[entry]] = True
+        films = self.user_col[entry]
+        out = torch.zeros(len(users), len(items), dtype=torch.bool, device=users.device)
+        if len(items) == self.shapes["user"][1]:
+            out[owner, films] = True
+        elif len(items):
+            at = torch.searchsorted(items, films).clamp_max_(len(items) - 1)
+            found = items[at] == films
+            out[owner[found], at[found]] = True
         return out
 
     def matrix(self, side: str, weights: torch.Tensor) -> torch.Tensor:
@@ -76,9 +81,69 @@ class RatingHistories(nn.Module):
             check_invariants=False,
         )
 
+    def longest(self, side: str) -> int:
+        """The most ratings one of ``side``'s entities has."""
+        crow = getattr(self, f"{side}_crow")
+        return int((crow[1:] - crow[:-1]).max()) if len(crow) > 1 else 0
+
+    def sample(self, side: str, rows: torch.Tensor, most: int, uniform: Callable) -> SampledHistories:
+        """Up to ``most`` of each of ``rows``'s ratings: all of a row that has no more, else ``most``
+        drawn with replacement (``uniform(keys) -> [0, 1)``, keyed by (row, draw)), each weighing
+        length / ``most`` so a bag's expectation is the whole history's. Reads only what it keeps."""
+        crow = getattr(self, f"{side}_crow")
+        starts = crow[rows]
+        lengths = crow[rows + 1] - starts
+        taken = lengths.clamp_max(most)
+        owner = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), taken)
+        draw = torch.arange(len(owner), device=rows.device) - (torch.cumsum(taken, 0) - taken)[owner]
+        length = lengths[owner]
+        drawn = (uniform(rows[owner] * most + draw) * length).long().clamp_max_(length - 1)
+        entry = starts[owner] + torch.where(length > most, drawn, draw)
+        sampled_crow = torch.zeros(len(rows) + 1, dtype=torch.long, device=rows.device)
+        sampled_crow[1:] = torch.cumsum(taken, 0)
+        return SampledHistories(
+            crow=sampled_crow,
+            cols=getattr(self, f"{side}_col")[entry],
+            positions=getattr(self, f"{side}_order")[entry],
+            scale=(length / taken[owner]).float(),
+            shape=(len(rows), self.shapes[side][1]),
+        )
+
     def bag(self, side: str, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """Row r: the sum over r's ratings of weight x ``table``'s row of the rated (rating) entity."""
         return _SparseProduct.apply(table, weights, self, side)
+
+
+@dataclass
+class SampledHistories:
+    """Some rows' sampled ratings in CSR layout (``crow``, ``cols``), each rating's position among the
+    fitting ratings and its weight's scale (length / ratings kept)."""
+
+    crow: torch.Tensor
+    cols: torch.Tensor
+    positions: torch.Tensor
+    scale: torch.Tensor
+    shape: tuple[int, int]
+
+    def bag(self, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Row r: the sum over its kept ratings of weight (one per kept rating) x ``table``'s row of the
+        rated (rating) entity."""
+        matrix = torch.sparse_csr_tensor(self.crow, self.cols, weights, self.shape, check_invariants=False)
+        return _SampledProduct.apply(table, matrix)
+
+
+class _SampledProduct(torch.autograd.Function):
+    """``matrix @ table`` whose gradient for ``table`` is the transposed matrix times ``grad`` (the
+    kept ratings alone: no other layout to build). In float32, as ``_SparseProduct``."""
+
+    @staticmethod
+    def forward(ctx, table, matrix):
+        ctx.matrix = matrix
+        return _float32_product(matrix, table)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _float32_product(ctx.matrix.t(), grad), None
 
 
 def row_entries(crow: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,9 @@ the ratings being predicted are removed from the histories the towers read, so t
 predict unseen ratings from the rest of the history, exactly as it is used.
 
 Memory: the tables and frozen vectors, (users + items) x width; the histories, a few numbers per
-rating; a training step, its users x the softmax's films.
+rating; a training step, its users x the softmax's films, and the history bags' ratings: all of them
+while no history is longer than ``history_sample``, else at most that many for each user and film the
+step encodes (``_history_bags``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class HybridRecModel(nn.Module):
         rank_scale_init: float,
         full_softmax_items: int,
         sampled_negatives: int,
+        history_sample: int,
     ):
         mapping = mapping if isinstance(mapping, nn.Module) else mapping(rating_scale=rating_scale)
         if mapping.rating_scale != rating_scale:
@@ -137,6 +140,9 @@ class HybridRecModel(nn.Module):
         if sampled_negatives < 1:
             raise ValueError(f"sampled_negatives must be at least 1, got {sampled_negatives}")
         self.full_softmax_items, self.sampled_negatives = full_softmax_items, sampled_negatives
+        if history_sample < 0:
+            raise ValueError(f"history_sample must be 0 (every rating) or more, got {history_sample}")
+        self.history_sample = history_sample
         self.out_dim = out_dim
         self.mapping = mapping
         self.rating_scale = rating_scale
@@ -242,15 +248,9 @@ class HybridRecModel(nn.Module):
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
             collaborative.append((self.user_id if side == "user" else self.item_id)(ids))
-        kept = self._kept_history(side, hidden) if rows is not None and self.bags else None
+        bags = self._history_bags(side, rows, hidden) if rows is not None else {}
         for bag in self.bags:
-            if rows is None:
-                vector = content.new_zeros(n, self.id_dim)
-            else:
-                table = (self.user_bags if side == "user" else self.item_bags)[bag]
-                weights = getattr(self, f"{side}_{bag}")
-                weights = weights if kept is None else weights * kept
-                vector = self.histories.bag(side, weights, table.weight).index_select(0, rows)
+            vector = bags[bag] if rows is not None else content.new_zeros(n, self.id_dim)
             collaborative.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
         parts = ([content] if self.use_content else []) + (
             [torch.cat(collaborative, 1)] if collaborative else []
@@ -280,19 +280,46 @@ class HybridRecModel(nn.Module):
             )
         return encoded
 
-    def _kept_history(self, side: str, hidden=None) -> torch.Tensor | None:
-        """What each fitting rating counts for in this side's history bags (None: all of it). In
-        training, each step sees a random part of every history (denoising; the same part in every
-        bag), and ``hidden``, the ratings being predicted (positions in the fitting ratings), are
-        removed so no target is read from a history."""
+    def _history_bags(self, side: str, rows: torch.Tensor, hidden=None) -> dict[str, torch.Tensor]:
+        """Each bag of ``rows`` (entity ids). In training, where a row has more than
+        ``history_sample`` ratings, the bags read a keyed sample of that many (each weighing its
+        share of the whole): a step then reads at most that many ratings per row it encodes."""
+        tables = self.user_bags if side == "user" else self.item_bags
+        if not (self.training and self.history_sample) or self.histories.longest(side) <= self.history_sample:
+            kept = self._kept_history(side, self.rating_positions, hidden)
+            return {
+                bag: self.histories.bag(
+                    side, _times(getattr(self, f"{side}_{bag}"), kept), tables[bag].weight
+                ).index_select(0, rows)
+                for bag in self.bags
+            }
+        uniform = lambda keys: self.noise.uniform(f"history-sample-{side}", keys)  # noqa: E731
+        sampled = self.histories.sample(side, rows, self.history_sample, uniform)
+        kept = _times(sampled.scale, self._kept_history(side, sampled.positions, hidden))
+        return {
+            bag: sampled.bag(getattr(self, f"{side}_{bag}")[sampled.positions] * kept, tables[bag].weight)
+            for bag in self.bags
+        }
+
+    def _kept_history(self, side: str, positions: torch.Tensor, hidden=None) -> torch.Tensor | None:
+        """What each of the fitting ratings at ``positions`` counts for in this side's history bags
+        (None: all of it). In training, each step sees a random part of every history (denoising;
+        the same part in every bag, keyed by the rating's position), and ``hidden``, the ratings
+        being predicted (positions in the fitting ratings), are removed so no target is read from a
+        history."""
         kept = None
         if self.training and self.history_dropout > 0:
-            dropped = self.noise.below(f"history-{side}", self.rating_positions, self.history_dropout)
+            dropped = self.noise.below(f"history-{side}", positions, self.history_dropout)
             kept = (~dropped).float() / (1.0 - self.history_dropout)
         if hidden is not None:
             if kept is None:
-                kept = torch.ones_like(self.rating_positions, dtype=torch.float32)
-            kept = kept.index_fill(0, hidden, 0.0)
+                kept = torch.ones(len(positions), device=positions.device)
+            if len(positions) == len(self.rating_positions):  # all of them, in order
+                kept = kept.index_fill(0, hidden, 0.0)
+            else:
+                ordered = torch.sort(hidden).values
+                at = torch.searchsorted(ordered, positions).clamp_max_(max(len(ordered) - 1, 0))
+                kept = kept.masked_fill(ordered[at] == positions if len(ordered) else False, 0.0)
         return kept
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
@@ -458,6 +485,10 @@ class HybridRecModel(nn.Module):
             ):
                 penalty = penalty + table(rows).square().sum(1).mean()
         return penalty
+
+
+def _times(weights: torch.Tensor, kept: torch.Tensor | None) -> torch.Tensor:
+    return weights if kept is None else weights * kept
 
 
 def _table(rows: int, dim: int, std: float) -> nn.Embedding:

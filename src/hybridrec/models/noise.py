@@ -64,6 +64,13 @@ class KeyedNoise:
         the same stream, step and key in every process."""
         if rate >= 1:
             return torch.ones_like(keys, dtype=torch.bool)
+        return self._hash(stream, keys) < int(-(_BITS // 2) + round(rate * _BITS))
+
+    def uniform(self, stream: str, keys: torch.Tensor) -> torch.Tensor:
+        """For each key: a number in [0, 1) (float64), the same for the same stream, step and key."""
+        return (self._hash(stream, keys).double() + _BITS // 2) / _BITS
+
+    def _hash(self, stream: str, keys: torch.Tensor) -> torch.Tensor:
+        """Each key's int32 hash at this step, uniform over the 32 bits."""
         folded = (keys ^ (keys >> 32)).to(torch.int32)  # (keys under 2**31 are themselves)
-        x = _mix(folded * _GOLDEN ^ self.salt(stream))
-        return x < int(-(_BITS // 2) + round(rate * _BITS))
+        return _mix(folded * _GOLDEN ^ self.salt(stream))
