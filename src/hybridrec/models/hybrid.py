@@ -314,12 +314,12 @@ class HybridRecModel(nn.Module):
         if hidden is not None:
             if kept is None:
                 kept = torch.ones(len(positions), device=positions.device)
-            if len(positions) == len(self.rating_positions):  # all of them, in order
+            if positions is self.rating_positions:  # every rating, in order: each at its own position
                 kept = kept.index_fill(0, hidden, 0.0)
-            else:
+            elif len(hidden):  # a sample: each looked up among the hidden ones
                 ordered = torch.sort(hidden).values
-                at = torch.searchsorted(ordered, positions).clamp_max_(max(len(ordered) - 1, 0))
-                kept = kept.masked_fill(ordered[at] == positions if len(ordered) else False, 0.0)
+                at = torch.searchsorted(ordered, positions).clamp_max_(len(ordered) - 1)
+                kept = kept.masked_fill(ordered[at] == positions, 0.0)
         return kept
 
     def encode_users(self, users: torch.Tensor, hidden=None) -> Encoded:
