@@ -8,7 +8,8 @@ outputs/bench_scale/data/), split random 90/10 (``cv=random90``), with an empty 
 texts/s is the embedder's) and one epoch (``trainer.max_epochs=1``; at 10M and 25M its first steps,
 ``PARTIAL_EPOCH_STEPS``, timed and scaled to the epoch's steps). Beside it, Surprise's SVD (one
 epoch, 100 factors) on the same training ratings at 100K and 1M when scikit-surprise is installed
-(``make bench`` installs it). Writes benchmarks/results/scale.{json,md}.
+(``make bench`` installs it). Writes benchmarks/results/scale.{json,md}, or scale-<sizes>.{json,md}
+for some of the sizes.
 """
 
 from __future__ import annotations
@@ -267,7 +268,8 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     command = " ".join([".venv/bin/python benchmarks/bench_scale.py", *args])
-    write_results("scale", {"defaults": DEFAULTS, "overrides": overrides, "rows": rows}, table(rows, command))
+    name = "scale" if sizes == list(SIZES) else "scale-" + "-".join(sizes)  # a subset: a file of its own
+    write_results(name, {"defaults": DEFAULTS, "overrides": overrides, "rows": rows}, table(rows, command))
 
 
 if __name__ == "__main__":
