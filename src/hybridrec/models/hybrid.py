@@ -248,7 +248,7 @@ class HybridRecModel(nn.Module):
             ids = torch.where(dropped, ids, rows)
         if self.id_dim:
             collaborative.append((self.user_id if side == "user" else self.item_id)(ids))
-        bags = self._history_bags(side, rows, hidden) if rows is not None else {}
+        bags = self._history_bags(side, rows, hidden) if rows is not None and self.bags else {}
         for bag in self.bags:
             vector = bags[bag] if rows is not None else content.new_zeros(n, self.id_dim)
             collaborative.append(vector.masked_fill(dropped.unsqueeze(1), 0.0))
