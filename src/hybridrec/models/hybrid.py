@@ -22,9 +22,9 @@ the ratings being predicted are removed from the histories the towers read, so t
 predict unseen ratings from the rest of the history, exactly as it is used.
 
 Memory: the tables and frozen vectors, (users + items) x width; the histories, a few numbers per
-rating; a training step, its users x the softmax's films, and the history bags' ratings: all of them
-while no history is longer than ``history_sample``, else at most that many for each user and film the
-step encodes (``_history_bags``).
+rating; a training step, its users x the softmax's films, and the history bags' ratings: all of them,
+or with ``history_sample`` at most that many for each user and film the step encodes
+(``_history_bags``).
 """
 
 from __future__ import annotations
