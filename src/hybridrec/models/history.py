@@ -25,6 +25,7 @@ class RatingHistories(nn.Module):
     def __init__(self, n_users: int, n_items: int):
         super().__init__()
         self.shapes = {"user": (n_users, n_items), "item": (n_items, n_users)}
+        self.longest_rows: dict[str, int] = {}
         for side in self.shapes:  # row pointers, column of each entry, entry -> position in the ratings
             for part in ("crow", "col", "order"):
                 self.register_buffer(f"{side}_{part}", torch.zeros(0, dtype=torch.long), persistent=False)
@@ -46,6 +47,7 @@ class RatingHistories(nn.Module):
             setattr(self, f"{side}_crow", crow)
             setattr(self, f"{side}_col", cols[order])
             setattr(self, f"{side}_order", order)
+            self.longest_rows[side] = int((crow[1:] - crow[:-1]).max()) if n_rows else 0
 
     def positions(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Where each (user, item) pair (aligned, any shape) is in the fitting ratings; -1 where it is not."""
@@ -82,9 +84,8 @@ class RatingHistories(nn.Module):
         )
 
     def longest(self, side: str) -> int:
-        """The most ratings one of ``side``'s entities has."""
-        crow = getattr(self, f"{side}_crow")
-        return int((crow[1:] - crow[:-1]).max()) if len(crow) > 1 else 0
+        """The most ratings one of ``side``'s entities has (counted once, at ``attach``)."""
+        return self.longest_rows.get(side, 0)
 
     def sample(self, side: str, rows: torch.Tensor, most: int, uniform: Callable) -> SampledHistories:
         """Up to ``most`` of each of ``rows``'s ratings: all of a row that has no more, else ``most``
